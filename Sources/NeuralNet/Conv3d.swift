@@ -1,0 +1,164 @@
+import TensorCore
+
+/// 3-D convolution over `[N, C_in, D, H, W]` (PyTorch's `nn.Conv3d`, no dilation or groups).
+///
+/// ```
+/// weight: [C_out, C_in, kD, kH, kW]   bias: [C_out]   output: [N, C_out, D', H', W']
+/// D' = floor((D + 2·padding − kD) / stride) + 1
+/// ```
+/// Weights start He-uniform over `fanIn = C_in·kD·kH·kW`, biases at zero.
+public final class Conv3d: Layer {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernel: Triple
+    public let stride: Triple
+    public let padding: Triple
+    public let weight: Parameter
+    public let bias: Parameter
+    private var input: Tensor?
+    private var geometry: ConvGeometry?
+
+    public init(inChannels: Int, outChannels: Int, kernel: Triple, stride: Triple = Triple(1), padding: Triple = Triple(0),
+                initialization: WeightInitialization = .he, using generator: inout some RandomNumberGenerator) {
+        precondition(inChannels > 0 && outChannels > 0, "Conv3d: channels must be positive (\(inChannels) -> \(outChannels))")
+        (self.inChannels, self.outChannels, self.kernel, self.stride, self.padding) = (inChannels, outChannels, kernel, stride, padding)
+        let fanIn = inChannels * kernel.product
+        weight = Parameter(initialization.draw(shape: [outChannels, inChannels] + kernel.array, fanIn: fanIn,
+                                               fanOut: outChannels * kernel.product, using: &generator))
+        bias = Parameter(Tensor(zeros: [outChannels]))
+    }
+
+    /// The geometry for an input, re-validated when the input's spatial size changes.
+    func geometry(for x: Tensor, _ operation: String) throws -> ConvGeometry {
+        guard x.rank == 5, x.shape[1] == inChannels else {
+            throw TensorError.invalidShape(operation: operation, shape: x.shape,
+                                           reason: "expected [N, \(inChannels), D, H, W]")
+        }
+        let spatial = Triple(x.shape[2], x.shape[3], x.shape[4])
+        if let geometry, geometry.input == spatial { return geometry }
+        let g = try ConvGeometry(inChannels: inChannels, outChannels: outChannels, kernel: kernel,
+                                 stride: stride, padding: padding, input: spatial)
+        geometry = g
+        return g
+    }
+
+    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
+        let g = try geometry(for: x, "Conv3d(\(inChannels) -> \(outChannels))")
+        input = mode == .training ? x : nil
+        return Conv3dKernels.forward(g, input: x, weight: weight.value, bias: bias.value)
+    }
+
+    public func backward(_ gradOutput: Tensor) throws -> Tensor {
+        let x = try cached(input, "Conv3d")
+        let g = try geometry(for: x, "Conv3d.backward")
+        try gradOutput.checkShape(g.outputShape(x.shape[0]), "Conv3d.backward")
+        let grads = Conv3dKernels.backwardWeights(g, input: x, gradOutput: gradOutput)
+        weight.accumulate(grads.weight)
+        bias.accumulate(grads.bias)
+        return Conv3dKernels.backwardData(g, gradOutput: gradOutput, weight: weight.value)
+    }
+
+    public func visitState(prefix: String, _ visit: (String, StateEntry) -> Void) {
+        visit(joinPath(prefix, "weight"), .parameter(weight))
+        visit(joinPath(prefix, "bias"), .parameter(bias))
+    }
+}
+
+/// Transposed 3-D convolution (PyTorch's `nn.ConvTranspose3d`): the adjoint of a `Conv3d`
+/// with the same kernel, stride and padding, used to upsample in decoders.
+///
+/// ```
+/// weight: [C_in, C_out, kD, kH, kW]   bias: [C_out]
+/// D' = (D − 1)·stride − 2·padding + kD + outputPadding
+/// ```
+/// Weights start He-uniform over `fanIn = C_out·kD·kH·kW` (PyTorch's fan for this layout).
+public final class ConvTranspose3d: Layer {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernel: Triple
+    public let stride: Triple
+    public let padding: Triple
+    public let outputPadding: Triple
+    public let weight: Parameter
+    public let bias: Parameter
+    private var input: Tensor?
+    private var geometry: ConvGeometry?
+
+    public init(inChannels: Int, outChannels: Int, kernel: Triple, stride: Triple = Triple(1), padding: Triple = Triple(0),
+                outputPadding: Triple = Triple(0), initialization: WeightInitialization = .he,
+                using generator: inout some RandomNumberGenerator) throws {
+        precondition(inChannels > 0 && outChannels > 0, "ConvTranspose3d: channels must be positive")
+        guard outputPadding.d < stride.d, outputPadding.h < stride.h, outputPadding.w < stride.w,
+              min(outputPadding.d, outputPadding.h, outputPadding.w) >= 0 else {
+            throw TensorError.invalidArgument(operation: "ConvTranspose3d",
+                                              reason: "output padding \(outputPadding) must be non-negative and smaller than stride \(stride)")
+        }
+        (self.inChannels, self.outChannels, self.kernel, self.stride, self.padding, self.outputPadding) =
+            (inChannels, outChannels, kernel, stride, padding, outputPadding)
+        weight = Parameter(initialization.draw(shape: [inChannels, outChannels] + kernel.array, fanIn: outChannels * kernel.product,
+                                               fanOut: inChannels * kernel.product, using: &generator))
+        bias = Parameter(Tensor(zeros: [outChannels]))
+    }
+
+    /// Geometry of the forward convolution that this layer transposes: from our output
+    /// (`C_out` channels) to our input (`C_in` channels).
+    func geometry(for x: Tensor, _ operation: String) throws -> ConvGeometry {
+        guard x.rank == 5, x.shape[1] == inChannels else {
+            throw TensorError.invalidShape(operation: operation, shape: x.shape, reason: "expected [N, \(inChannels), D, H, W]")
+        }
+        let spatial = Triple(x.shape[2], x.shape[3], x.shape[4])
+        if let geometry, geometry.output == spatial { return geometry }
+        func extent(_ size: Int, _ s: Int, _ p: Int, _ k: Int, _ op: Int) -> Int { (size - 1) * s - 2 * p + k + op }
+        let out = Triple(extent(spatial.d, stride.d, padding.d, kernel.d, outputPadding.d),
+                         extent(spatial.h, stride.h, padding.h, kernel.h, outputPadding.h),
+                         extent(spatial.w, stride.w, padding.w, kernel.w, outputPadding.w))
+        guard min(out.d, out.h, out.w) >= 1 else {
+            throw TensorError.invalidShape(operation: operation, shape: x.shape, reason: "output extent \(out) would be empty")
+        }
+        let g = try ConvGeometry(inChannels: outChannels, outChannels: inChannels, kernel: kernel,
+                                 stride: stride, padding: padding, input: out)
+        guard g.output == spatial else {
+            throw TensorError.invalidShape(operation: operation, shape: x.shape, reason: "inconsistent transposed geometry")
+        }
+        geometry = g
+        return g
+    }
+
+    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
+        let g = try geometry(for: x, "ConvTranspose3d(\(inChannels) -> \(outChannels))")
+        input = mode == .training ? x : nil
+        return try Conv3dKernels.backwardData(g, gradOutput: x, weight: weight.value).addingBias(bias.value, axis: 1)
+    }
+
+    public func backward(_ gradOutput: Tensor) throws -> Tensor {
+        let x = try cached(input, "ConvTranspose3d")
+        let g = try geometry(for: x, "ConvTranspose3d.backward")
+        try gradOutput.checkShape(g.inputShape(x.shape[0]), "ConvTranspose3d.backward")
+        weight.accumulate(Conv3dKernels.backwardWeights(g, input: gradOutput, gradOutput: x).weight)
+        bias.accumulate(try channelSums(gradOutput))
+        return Conv3dKernels.forward(g, input: gradOutput, weight: weight.value, bias: nil)
+    }
+
+    public func visitState(prefix: String, _ visit: (String, StateEntry) -> Void) {
+        visit(joinPath(prefix, "weight"), .parameter(weight))
+        visit(joinPath(prefix, "bias"), .parameter(bias))
+    }
+}
+
+/// Sum of `[N, C, ...]` over every axis but the channel axis: `[C]`.
+func channelSums(_ x: Tensor) throws -> Tensor {
+    let (n, c) = (x.shape[0], x.shape[1])
+    let inner = x.count / max(1, n * c)
+    var sums = [Double](repeating: 0, count: c)
+    x.withUnsafeBufferPointer { p in
+        for s in 0..<n {
+            for ch in 0..<c {
+                let base = (s * c + ch) * inner
+                var total: Float = 0
+                for i in 0..<inner { total += p[base + i] }
+                sums[ch] += Double(total)
+            }
+        }
+    }
+    return try Tensor(shape: [c], scalars: sums.map { Float($0) })
+}
