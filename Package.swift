@@ -38,11 +38,7 @@ let package = Package(
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["TensorCore", "NeuralNet"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
-        .testTarget(
-            name: "NeuralNetTests",
-            dependencies: ["NeuralNet", "TestSupport"],
-            resources: [.copy("Fixtures")]
-        ),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
         .testTarget(name: "AdwbTests", dependencies: ["adwb", "Benchmarks"]),
     ]
 )
