@@ -1,1 +1,157 @@
+import Foundation
+import NeuralNet
 import TensorCore
+
+/// One kernel's timing: the median of `runs` timed calls after one warm-up call.
+public struct KernelTiming: Codable, Sendable {
+    public var ms: Double
+    /// Effective GFLOP/s (fixed FLOP count over the median time), or nil when not a FLOP-bound kernel.
+    public var gflops: Double?
+    public var runs: Int
+}
+
+/// The benchmark report: `{"threads", "peak_rss_mb", "kernels": {name: {"ms", "gflops", "runs"}}}`.
+public struct BenchReport: Codable, Sendable {
+    public var threads: Int
+    public var peak_rss_mb: Double
+    public var kernels: [String: KernelTiming]
+}
+
+/// The workbench's benchmark. Kernel names and shapes follow ../shared/peers/bench_peers.py,
+/// so each figure can be set beside PyTorch's and scikit-learn's on the same machine.
+public enum Bench {
+    /// A named workload: `prepare` builds its inputs once and returns the call to time.
+    public struct Kernel {
+        public let name: String
+        public let gflop: Double?
+        public let prepare: () throws -> () throws -> Void
+    }
+
+    /// Every kernel, in the order they run.
+    public static func kernels() -> [Kernel] {
+        [
+            sgemm(1024), sgemm(2048),
+            Kernel(name: "cae_encoder_forward", gflop: 64 * BenchModels.encoderFlops(32, 32, 32) / 1e9) {
+                let encoder = BenchModels.encoder(seed: 0)
+                let x = TestData.uniform([64, 1, 32, 32, 32], seed: 1)
+                return { _ = try encoder.forward(x, mode: .inference) }
+            },
+            Kernel(name: "cae_train_step",
+                   gflop: 3 * 64 * (BenchModels.encoderFlops(32, 32, 32) + BenchModels.stridedDecoderFlops(32, 32, 32)) / 1e9) {
+                let model = Sequential([BenchModels.encoder(seed: 0), try BenchModels.stridedDecoder(seed: 1)])
+                let optimizer = try Adam(parameters: model.namedParameters(), learningRate: 1e-3)
+                let x = TestData.uniform([64, 1, 32, 32, 32], seed: 1)
+                return {
+                    model.zeroGradients()
+                    let loss = try Loss.meanSquaredError(try model.forward(x, mode: .training), x)
+                    _ = try model.backward(loss.gradient)
+                    optimizer.step()
+                }
+            },
+            Kernel(name: "sae_epoch_100k", gflop: 3 * 2.0 * 100_000 * (125 * 150 + 150 * 125) / 1e9) {
+                try sparseAutoencoderEpoch()
+            },
+            Kernel(name: "cae_encode_volume", gflop: BenchModels.encoderFlops(121, 145, 121) / 1e9) {
+                let encoder = BenchModels.encoder(seed: 0)
+                let volume = TestData.uniform([1, 1, 121, 145, 121], seed: 2)
+                return { _ = try encoder.forward(volume, mode: .inference) }
+            },
+        ]
+    }
+
+    static func sgemm(_ n: Int) -> Kernel {
+        Kernel(name: "sgemm_\(n)", gflop: 2 * pow(Double(n), 3) / 1e9) {
+            let a = TestData.uniform([n, n], seed: 3)
+            let b = TestData.uniform([n, n], seed: 4)
+            var c = Tensor(zeros: [n, n])
+            return {
+                a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in
+                        c.withUnsafeMutableBufferPointer { cp in
+                            BLAS.parallelSgemm(m: n, n: n, k: n, a: ap.baseAddress!, lda: n, b: bp.baseAddress!, ldb: n,
+                                       c: cp.baseAddress!, ldc: n)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One epoch of the UFLDL sparse autoencoder: `Dense(125→150)–Sigmoid–Dense(150→125)–Sigmoid`
+    /// on 100,000 patches in [0.1, 0.9], minibatches of 10,000, loss
+    /// `½·mean‖x̂−x‖² + ½λ(‖W1‖²+‖W2‖²) + β·Σ KL(ρ‖ρ̂)` (ρ=0.01, β=3, λ=1e-4), Adam.
+    static func sparseAutoencoderEpoch() throws -> () throws -> Void {
+        var generator = Xoshiro256StarStar(seed: 0)
+        let encode = Dense(inFeatures: 125, outFeatures: 150, initialization: .xavier, using: &generator)
+        let decode = Dense(inFeatures: 150, outFeatures: 125, initialization: .xavier, using: &generator)
+        let (hidden, output) = (Sigmoid(), Sigmoid())
+        let model = Sequential([encode, hidden, decode, output])
+        let optimizer = try Adam(parameters: model.namedParameters(), learningRate: 1e-3)
+        let patches = TestData.uniform([100_000, 125], seed: 5, low: 0.1, high: 0.9)
+        let batch = 10_000
+        return {
+            for start in stride(from: 0, to: patches.shape[0], by: batch) {
+                let x = try patches.batch(start..<min(start + batch, patches.shape[0]))
+                model.zeroGradients()
+                let h = try hidden.forward(try encode.forward(x, mode: .training), mode: .training)
+                let y = try output.forward(try decode.forward(h, mode: .training), mode: .training)
+                let reconstruction = try Loss.halfSumSquaredError(y, x)
+                let sparsity = try Loss.sparsityPenalty(activations: h, targetSparsity: 0.01, weight: 3)
+                var gradHidden = try decode.backward(try output.backward(reconstruction.gradient))
+                try gradHidden.addScaled(sparsity.gradient)
+                _ = try encode.backward(try hidden.backward(gradHidden))
+                Loss.applyWeightDecay([encode.weight, decode.weight], lambda: 1e-4)
+                optimizer.step()
+            }
+        }
+    }
+
+    /// Runs the kernels whose names contain any of `filters` (all when empty).
+    /// - Parameter progress: called with each kernel's name before it runs.
+    public static func run(filters: [String] = [], progress: (String) -> Void = { _ in }) throws -> BenchReport {
+        var timings: [String: KernelTiming] = [:]
+        for kernel in kernels() where filters.isEmpty || filters.contains(where: { kernel.name.contains($0) }) {
+            progress(kernel.name)
+            let call = try kernel.prepare()
+            let ms = try time(call)
+            timings[kernel.name] = KernelTiming(
+                ms: (ms.median * 1000).rounded() / 1000,
+                gflops: kernel.gflop.map { (($0 / (ms.median / 1000)) * 100).rounded() / 100 },
+                runs: ms.runs)
+        }
+        return BenchReport(threads: Engine.threads, peak_rss_mb: peakResidentMegabytes(), kernels: timings)
+    }
+
+    /// Median wall time in ms over 5 timed calls after one warm-up (3 when the warm-up took
+    /// over a second), the rule bench_peers.py uses.
+    static func time(_ call: () throws -> Void) throws -> (median: Double, runs: Int) {
+        let clock = ContinuousClock()
+        let warmup = try clock.measure(call)
+        let runs = warmup > .seconds(1) ? 3 : 5
+        var samples: [Double] = []
+        for _ in 0..<runs {
+            let elapsed = try clock.measure(call)
+            samples.append(Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
+        }
+        samples.sort()
+        return (samples[samples.count / 2], runs)
+    }
+
+    /// Peak resident set size of this process in MiB (`VmHWM` in /proc/self/status).
+    public static func peakResidentMegabytes() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return (kilobytes / 1024 * 10).rounded() / 10
+    }
+}
+
+/// Seeded synthetic inputs for benchmarks.
+public enum TestData {
+    public static func uniform(_ shape: [Int], seed: UInt64, low: Float = 0, high: Float = 1) -> Tensor {
+        var generator = Xoshiro256StarStar(seed: seed)
+        return Tensor(uninitializedShape: shape) { out in
+            for i in 0..<out.count { out[i] = low + (high - low) * generator.nextUnitFloat() }
+        }
+    }
+}

@@ -1,78 +1,49 @@
 import Foundation
 import TensorCore
 
-/// `max(0, x)`.
-public final class ReLU: Layer {
-    private var output: Tensor?
-    public init() {}
+/// An elementwise activation layer; `kind` selects the function.
+public class ElementwiseActivation: Layer {
+    public let kind: ActivationKernels.Kind
+    /// The output (or, for leaky ReLU, the input) kept for `backward`.
+    private var cache: Tensor?
+
+    init(_ kind: ActivationKernels.Kind) { self.kind = kind }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
-        let y = x.parallelMap { $0 > 0 ? $0 : 0 }
-        output = mode == .training ? y : nil
+        let y = ActivationKernels.forward(kind, x)
+        if mode == .training {
+            if case .leakyRelu = kind { cache = x } else { cache = y }
+        } else {
+            cache = nil
+        }
         return y
     }
 
     public func backward(_ gradOutput: Tensor) throws -> Tensor {
-        try gradOutput.parallelZipMap(try cached(output, "ReLU"), "ReLU.backward") { g, y in y > 0 ? g : 0 }
+        let c = try cached(cache, String(describing: type(of: self)))
+        try gradOutput.checkShape(c.shape, "\(type(of: self)).backward")
+        return ActivationKernels.backward(kind, gradOutput: gradOutput, cached: c)
     }
+}
+
+/// `max(0, x)`.
+public final class ReLU: ElementwiseActivation {
+    public init() { super.init(.relu) }
 }
 
 /// `x` for `x > 0`, `slope · x` otherwise.
-public final class LeakyReLU: Layer {
-    public let slope: Float
-    private var input: Tensor?
-    public init(slope: Float = 0.01) { self.slope = slope }
-
-    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
-        input = mode == .training ? x : nil
-        let slope = slope
-        return x.parallelMap { $0 > 0 ? $0 : slope * $0 }
-    }
-
-    public func backward(_ gradOutput: Tensor) throws -> Tensor {
-        let slope = slope
-        return try gradOutput.parallelZipMap(try cached(input, "LeakyReLU"), "LeakyReLU.backward") { g, x in x > 0 ? g : slope * g }
-    }
+public final class LeakyReLU: ElementwiseActivation {
+    public init(slope: Float = 0.01) { super.init(.leakyRelu(slope: slope)) }
 }
 
-/// Logistic sigmoid `1 / (1 + e^-x)`.
-public final class Sigmoid: Layer {
-    private var output: Tensor?
-    public init() {}
-
-    /// Numerically stable for large `|x|` (never evaluates `exp` of a large positive number).
-    @inlinable
-    public static func sigmoid(_ x: Float) -> Float {
-        if x >= 0 { return 1 / (1 + expf(-x)) }
-        let e = expf(x)
-        return e / (1 + e)
-    }
-
-    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
-        let y = x.parallelMap(Sigmoid.sigmoid)
-        output = mode == .training ? y : nil
-        return y
-    }
-
-    public func backward(_ gradOutput: Tensor) throws -> Tensor {
-        try gradOutput.parallelZipMap(try cached(output, "Sigmoid"), "Sigmoid.backward") { g, y in g * y * (1 - y) }
-    }
+/// Logistic sigmoid `1 / (1 + e^-x)`, stable for large `|x|`.
+public final class Sigmoid: ElementwiseActivation {
+    public init() { super.init(.sigmoid) }
 }
 
 /// Hyperbolic tangent.
-public final class Tanh: Layer {
-    private var output: Tensor?
-    public init() {}
-
-    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
-        let y = x.parallelMap { tanhf($0) }
-        output = mode == .training ? y : nil
-        return y
-    }
-
-    public func backward(_ gradOutput: Tensor) throws -> Tensor {
-        try gradOutput.parallelZipMap(try cached(output, "Tanh"), "Tanh.backward") { g, y in g * (1 - y * y) }
-    }
+public final class Tanh: ElementwiseActivation {
+    public init() { super.init(.tanh) }
 }
 
 /// Softmax over the class axis of `[N, C]` logits (max-subtracted for stability).

@@ -49,13 +49,22 @@ public final class Conv3d: Layer {
     }
 
     public func backward(_ gradOutput: Tensor) throws -> Tensor {
+        try backward(gradOutput, needsInputGradient: true)!
+    }
+
+    public func accumulateParameterGradients(_ gradOutput: Tensor) throws {
+        _ = try backward(gradOutput, needsInputGradient: false)
+    }
+
+    private func backward(_ gradOutput: Tensor, needsInputGradient: Bool) throws -> Tensor? {
         let x = try cached(input, "Conv3d")
         let g = try geometry(for: x, "Conv3d.backward")
         try gradOutput.checkShape(g.outputShape(x.shape[0]), "Conv3d.backward")
-        let grads = Conv3dKernels.backwardWeights(g, input: x, gradOutput: gradOutput)
+        let grads = Conv3dKernels.backward(g, input: x, gradOutput: gradOutput, weight: weight.value,
+                                           needsInputGradient: needsInputGradient)
         weight.accumulate(grads.weight)
         bias.accumulate(grads.bias)
-        return Conv3dKernels.backwardData(g, gradOutput: gradOutput, weight: weight.value)
+        return grads.input
     }
 
     public func visitState(prefix: String, _ visit: (String, StateEntry) -> Void) {
@@ -131,12 +140,22 @@ public final class ConvTranspose3d: Layer {
     }
 
     public func backward(_ gradOutput: Tensor) throws -> Tensor {
+        let g = try accumulateGradients(gradOutput)
+        return Conv3dKernels.forward(g, input: gradOutput, weight: weight.value, bias: nil)
+    }
+
+    public func accumulateParameterGradients(_ gradOutput: Tensor) throws {
+        _ = try accumulateGradients(gradOutput)
+    }
+
+    /// Adds the weight and bias gradients; returns the geometry for the input gradient.
+    private func accumulateGradients(_ gradOutput: Tensor) throws -> ConvGeometry {
         let x = try cached(input, "ConvTranspose3d")
         let g = try geometry(for: x, "ConvTranspose3d.backward")
         try gradOutput.checkShape(g.inputShape(x.shape[0]), "ConvTranspose3d.backward")
         weight.accumulate(Conv3dKernels.backwardWeights(g, input: gradOutput, gradOutput: x).weight)
         bias.accumulate(try channelSums(gradOutput))
-        return Conv3dKernels.forward(g, input: gradOutput, weight: weight.value, bias: nil)
+        return g
     }
 
     public func visitState(prefix: String, _ visit: (String, StateEntry) -> Void) {

@@ -43,7 +43,19 @@ public final class Dense: Layer {
                                             expected: [x.shape.first ?? 0, inFeatures], got: x.shape)
         }
         input = mode == .training ? x : nil
-        return try Tensor.matmul(x, weight.value, transposeB: true).addingBias(bias.value, axis: 1)
+        let (n, f) = (x.shape[0], outFeatures)
+        // Start every row at the bias and let sgemm add x·Wᵀ onto it (beta = 1).
+        return Tensor(uninitializedShape: [n, f]) { out in
+            bias.value.withUnsafeBufferPointer { b in
+                for row in 0..<n { (out.baseAddress! + row * f).update(from: b.baseAddress!, count: f) }
+            }
+            x.withUnsafeBufferPointer { xp in
+                weight.value.withUnsafeBufferPointer { wp in
+                    BLAS.parallelSgemm(transposeB: true, m: n, n: f, k: inFeatures, a: xp.baseAddress!, lda: inFeatures,
+                               b: wp.baseAddress!, ldb: inFeatures, beta: 1, c: out.baseAddress!, ldc: f)
+                }
+            }
+        }
     }
 
     public func backward(_ gradOutput: Tensor) throws -> Tensor {

@@ -46,6 +46,10 @@ public protocol Layer: AnyObject {
     /// - Throws: `TensorError` when the gradient's shape does not match the last output, or
     ///   `NeuralNetError.backwardWithoutForward` when no training forward pass preceded it.
     func backward(_ gradOutput: Tensor) throws -> Tensor
+    /// The backward pass for a caller that does not need the input gradient (the first layer
+    /// of a network in training): adds parameter gradients and may skip the cost of the
+    /// input gradient, as PyTorch does for inputs that don't require grad.
+    func accumulateParameterGradients(_ gradOutput: Tensor) throws
     /// Visits every parameter and buffer with its dotted path under `prefix`
     /// (PyTorch's `state_dict` names, for example `encoder.0.weight`).
     func visitState(prefix: String, _ visit: (String, StateEntry) -> Void)
@@ -53,6 +57,8 @@ public protocol Layer: AnyObject {
 
 extension Layer {
     public func visitState(prefix: String, _ visit: (String, StateEntry) -> Void) {}
+
+    public func accumulateParameterGradients(_ gradOutput: Tensor) throws { _ = try backward(gradOutput) }
 
     /// All parameters with their dotted paths, in definition order.
     public func namedParameters() -> [(name: String, parameter: Parameter)] {

@@ -22,6 +22,20 @@ public enum Loss {
         return LossValue(value: Float(total / Double(max(1, prediction.count))), gradient: gradient.parallelMap { $0 * scale })
     }
 
+    /// Half the squared error summed over features, averaged over samples: the
+    /// reconstruction term of the UFLDL sparse autoencoder.
+    /// ```
+    /// L = ½ · mean_i ‖p_i − t_i‖²,  ∂L/∂p = (p − t) / N        (p, t: [N, ...])
+    /// ```
+    public static func halfSumSquaredError(_ prediction: Tensor, _ target: Tensor) throws -> LossValue {
+        try target.checkShape(prediction.shape, "halfSumSquaredError target")
+        let n = Float(max(1, prediction.shape.first ?? 1))
+        let difference = try prediction.parallelZipMap(target, "halfSumSquaredError") { $0 - $1 }
+        var total = 0.0
+        for d in difference.scalars { total += Double(d * d) }
+        return LossValue(value: Float(0.5 * total / Double(n)), gradient: difference.parallelMap { $0 / n })
+    }
+
     /// Binary cross-entropy on probabilities (after a sigmoid), mean over elements, as
     /// `F.binary_cross_entropy` (log terms clamped at −100, as PyTorch does).
     /// ```

@@ -1,21 +1,53 @@
 import TensorCore
 
 /// Layers applied in order; children are named `0`, `1`, ... as in `torch.nn.Sequential`.
+///
+/// One rewrite is applied when running: a non-decreasing activation (ReLU, leaky ReLU,
+/// sigmoid, tanh) directly followed by `MaxPool3d` runs as pooling then activation. Both
+/// orders give identical outputs and route identical gradients (the window's maximum is
+/// the same element before and after a monotone function), and the activation then
+/// touches 1/8 of the values for 2×2×2 pooling. State names are unaffected.
 public final class Sequential: Layer {
-    public private(set) var layers: [any Layer]
+    public let layers: [any Layer]
+    /// `layers` in the order they run, after the activation/pooling rewrite.
+    private let executionOrder: [any Layer]
 
-    public init(_ layers: [any Layer]) { self.layers = layers }
+    public init(_ layers: [any Layer]) {
+        self.layers = layers
+        var order: [any Layer] = []
+        var index = 0
+        while index < layers.count {
+            if index + 1 < layers.count, let activation = layers[index] as? ElementwiseActivation,
+               activation.kind.commutesWithMaxPool, layers[index + 1] is MaxPool3d {
+                order += [layers[index + 1], activation]
+                index += 2
+            } else {
+                order.append(layers[index])
+                index += 1
+            }
+        }
+        executionOrder = order
+    }
 
     public func forward(_ input: Tensor, mode: Mode) throws -> Tensor {
         var x = input
-        for layer in layers { x = try layer.forward(x, mode: mode) }
+        for layer in executionOrder { x = try layer.forward(x, mode: mode) }
         return x
     }
 
     public func backward(_ gradOutput: Tensor) throws -> Tensor {
         var g = gradOutput
-        for layer in layers.reversed() { g = try layer.backward(g) }
+        for layer in executionOrder.reversed() { g = try layer.backward(g) }
         return g
+    }
+
+    /// Stops at the first layer that has parameters, which skips its input gradient; the
+    /// parameter-free layers before it need no backward pass at all.
+    public func accumulateParameterGradients(_ gradOutput: Tensor) throws {
+        guard let first = executionOrder.firstIndex(where: { $0.parameterCount > 0 }) else { return }
+        var g = gradOutput
+        for layer in executionOrder[(first + 1)...].reversed() { g = try layer.backward(g) }
+        try executionOrder[first].accumulateParameterGradients(g)
     }
 
     public func visitState(prefix: String, _ visit: (String, StateEntry) -> Void) {

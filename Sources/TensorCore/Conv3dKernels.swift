@@ -105,9 +105,17 @@ public enum Conv3dKernels {
                             let y = oh * g.stride.h - g.padding.h + kh
                             guard z >= 0, z < g.input.d, y >= 0, y < ih else { return }
                             let target = channel + (z * ih + y) * iw
-                            for t in 0..<run {
-                                let x = (ow + t) * g.stride.w - g.padding.w + kw
-                                if x >= 0 && x < iw { target[x] += src[t] }
+                            if g.stride.w == 1 {
+                                let first = ow - g.padding.w + kw
+                                let lo = min(run, max(0, -first))
+                                let hi = max(lo, min(run, iw - first))
+                                let shifted = target + first
+                                for t in lo..<hi { shifted[t] += src[t] }
+                            } else {
+                                for t in 0..<run {
+                                    let x = (ow + t) * g.stride.w - g.padding.w + kw
+                                    if x >= 0 && x < iw { target[x] += src[t] }
+                                }
                             }
                         }
                         row += 1
@@ -212,46 +220,81 @@ public enum Conv3dKernels {
     /// Gradients with respect to the weight and the bias, summed over the batch.
     /// - Returns: `weight` `[C_out, C_in, kD, kH, kW]` and `bias` `[C_out]`.
     public static func backwardWeights(_ g: ConvGeometry, input: Tensor, gradOutput: Tensor) -> (weight: Tensor, bias: Tensor) {
+        let grads = backward(g, input: input, gradOutput: gradOutput, weight: nil, needsInputGradient: false)
+        return (grads.weight, grads.bias)
+    }
+
+    /// The whole backward pass of a convolution in one sweep: each chunk's columns are built
+    /// once and serve the weight gradient, then the same buffer receives the column
+    /// gradient that is scattered into the input gradient.
+    /// - Parameters:
+    ///   - input: `[N, C_in, D, H, W]` of the forward pass.
+    ///   - gradOutput: `[N, C_out, D_out, H_out, W_out]`.
+    ///   - weight: `[C_out, C_in, kD, kH, kW]`; needed only when `needsInputGradient`.
+    /// - Returns: `input` gradient (nil unless requested), `weight` and `bias` gradients
+    ///   summed over the batch.
+    public static func backward(
+        _ g: ConvGeometry, input: Tensor, gradOutput: Tensor, weight: Tensor?, needsInputGradient: Bool
+    ) -> (input: Tensor?, weight: Tensor, bias: Tensor) {
         let n = input.shape[0]
-        precondition(input.shape == g.inputShape(n), "conv3d backwardWeights: input \(input.shape) vs \(g.inputShape(n))")
-        precondition(gradOutput.shape == g.outputShape(n), "conv3d backwardWeights: \(gradOutput.shape) vs \(g.outputShape(n))")
+        precondition(input.shape == g.inputShape(n), "conv3d backward: input \(input.shape) vs \(g.inputShape(n))")
+        precondition(gradOutput.shape == g.outputShape(n), "conv3d backward: \(gradOutput.shape) vs \(g.outputShape(n))")
+        precondition(!needsInputGradient || weight?.shape == g.weightShape, "conv3d backward: weight needed with shape \(g.weightShape)")
         let outSpatial = g.output.product
         let inSpatial = g.input.product
         let k = g.columnRows
         let chunk = chunkLength(g)
         let chunksPerSample = (outSpatial + chunk - 1) / chunk
-        let items = n * chunksPerSample
+        // The input gradient is scattered, so then workers own whole samples; otherwise
+        // they split the (sample, chunk) items, which balances small batches better.
+        let items = needsInputGradient ? n : n * chunksPerSample
         let workers = min(Engine.threads, items)
         let weightCount = g.outChannels * k
-        // One accumulator per worker, [dW | db], summed in worker order afterwards.
+        var gradInput = needsInputGradient ? Tensor(zeros: g.inputShape(n)) : nil
+        // One accumulator per worker, [dW | db], summed in worker order afterwards so the
+        // result is the same for a given thread count.
         var partials = [Float](repeating: 0, count: workers * (weightCount + g.outChannels))
         partials.withUnsafeMutableBufferPointer { acc in
             let accBase = acc.baseAddress!
             input.withUnsafeBufferPointer { x in
                 gradOutput.withUnsafeBufferPointer { gy in
+                  gradInput.withOptionalMutableBase { gxBase in
+                   weight.withOptionalBase { w in
                     Engine.parallelWorkers(workers) { worker in
                         let dW = accBase + worker * (weightCount + g.outChannels)
                         let dB = dW + weightCount
                         let columns = UnsafeMutablePointer<Float>.allocate(capacity: k * chunk)
                         defer { columns.deallocate() }
-                        for item in (items * worker / workers)..<(items * (worker + 1) / workers) {
-                            let sample = item / chunksPerSample
-                            let start = (item % chunksPerSample) * chunk
+                        func process(sample: Int, start: Int) {
                             let length = min(chunk, outSpatial - start)
                             vol2col(g, input: x.baseAddress! + sample * g.inChannels * inSpatial,
                                     start: start, length: length, columns: columns)
                             let dy = gy.baseAddress! + sample * g.outChannels * outSpatial + start
                             BLAS.sgemm(transposeB: true, m: g.outChannels, n: k, k: length,
-                                       a: dy, lda: outSpatial, b: columns, ldb: length,
-                                       beta: 1, c: dW, ldc: k)
+                                       a: dy, lda: outSpatial, b: columns, ldb: length, beta: 1, c: dW, ldc: k)
                             for o in 0..<g.outChannels {
                                 let row = dy + o * outSpatial
                                 var total: Float = 0
                                 for j in 0..<length { total += row[j] }
                                 dB[o] += total
                             }
+                            if let gxBase, let w {
+                                BLAS.sgemm(transposeA: true, m: k, n: length, k: g.outChannels, a: w, lda: k,
+                                           b: dy, ldb: outSpatial, c: columns, ldc: length)
+                                col2vol(g, columns: columns, start: start, length: length,
+                                        gradInput: gxBase + sample * g.inChannels * inSpatial)
+                            }
+                        }
+                        for item in (items * worker / workers)..<(items * (worker + 1) / workers) {
+                            if needsInputGradient {
+                                for c in 0..<chunksPerSample { process(sample: item, start: c * chunk) }
+                            } else {
+                                process(sample: item / chunksPerSample, start: (item % chunksPerSample) * chunk)
+                            }
                         }
                     }
+                   }
+                  }
                 }
             }
         }
@@ -262,7 +305,7 @@ public enum Conv3dKernels {
             for i in 0..<weightCount { weightGrad[i] += partials[base + i] }
             for o in 0..<g.outChannels { biasGrad[o] += partials[base + weightCount + o] }
         }
-        return (Tensor(unchecked: g.weightShape, weightGrad), Tensor(unchecked: [g.outChannels], biasGrad))
+        return (gradInput, Tensor(unchecked: g.weightShape, weightGrad), Tensor(unchecked: [g.outChannels], biasGrad))
     }
 
     // MARK: Reference
@@ -297,5 +340,20 @@ public enum Conv3dKernels {
             }
         }
         return out
+    }
+}
+
+extension Optional where Wrapped == Tensor {
+    /// The storage's base address (nil for nil) for the duration of `body`.
+    mutating func withOptionalMutableBase<R>(_ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
+        guard case var .some(tensor) = self else { return body(nil) }
+        self = nil  // keep the storage uniquely referenced, so writing does not copy it
+        defer { self = tensor }
+        return tensor.withUnsafeMutableBufferPointer { body($0.baseAddress) }
+    }
+
+    func withOptionalBase<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        guard let tensor = self else { return body(nil) }
+        return tensor.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 }

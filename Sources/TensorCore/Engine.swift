@@ -15,11 +15,35 @@ public enum Engine {
         configuredThreads > 0 ? configuredThreads : availableCores
     }
 
-    /// Sets the thread count for our kernels and for OpenBLAS. Call before compute starts.
+    /// Sets the thread count for our kernels (and for the LAPACK calls that use OpenBLAS's
+    /// own threads). Call before compute starts.
     public static func setThreads(_ count: Int) {
         precondition(count >= 1, "thread count must be at least 1, got \(count)")
         configuredThreads = count
-        openblas_set_num_threads(Int32(count))
+    }
+
+    /// Runs `body` with OpenBLAS's internal thread pool at `threads` (for LAPACK routines,
+    /// which parallelise inside), then returns it to one thread: everywhere else the
+    /// workbench splits GEMMs across its own workers (see `BLAS.parallelSgemm`).
+    public static func withLibraryThreads<R>(_ body: () throws -> R) rethrows -> R {
+        _ = singleThreadedLibrary
+        openblas_set_num_threads(Int32(threads))
+        defer { openblas_set_num_threads(1) }
+        return try body()
+    }
+
+    /// Tunes glibc's allocator for large, short-lived tensors: by default every block over
+    /// 32 MiB is a fresh `mmap`, page-faulted in 4 KiB pages on first touch and unmapped when
+    /// freed, which costs tens of milliseconds per activation of a volume batch on each
+    /// training step. Serving them from the heap and never trimming it reuses the pages
+    /// (the same settings PyTorch's tuned benchmark gives through `MALLOC_*_` variables).
+    /// Called once by the `adwb` tool at start-up.
+    public static func tuneAllocatorForLargeTensors() {
+        #if os(Linux)
+        _ = mallopt(M_MMAP_THRESHOLD, Int32.max)
+        _ = mallopt(M_TRIM_THRESHOLD, Int32.max)
+        _ = mallopt(M_TOP_PAD, 256 << 20)
+        #endif
     }
 
     /// The OpenBLAS build in use (for example "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Cooperlake").
@@ -33,22 +57,23 @@ public enum Engine {
     ///
     /// Work is split statically (worker `w` always owns the same items) so that any
     /// reduction done per worker and then combined in worker order is bit-reproducible for a
-    /// given thread count. OpenBLAS is switched to one thread inside, because the workers
-    /// already occupy every core and nested BLAS threads would oversubscribe them.
+    /// given thread count. OpenBLAS runs single-threaded inside each worker.
     public static func parallelWorkers(_ workers: Int, _ body: (Int) -> Void) {
+        _ = singleThreadedLibrary
         if workers <= 1 {
             body(0)
             return
         }
-        let blasThreads = openblas_get_num_threads()
-        openblas_set_num_threads(1)
         // concurrentPerform returns only after every iteration has finished, so `body` never
         // outlives this call; kernels hand each worker disjoint memory or per-worker state.
         withoutActuallyEscaping(body) { body in
             DispatchQueue.concurrentPerform(iterations: workers, execute: unsafeBitCast(body, to: (@Sendable (Int) -> Void).self))
         }
-        openblas_set_num_threads(blasThreads)
     }
+
+    /// OpenBLAS starts with one thread per core; the workbench runs it single-threaded
+    /// inside its own workers. Evaluated once, on the first parallel call.
+    @usableFromInline static let singleThreadedLibrary: Void = openblas_set_num_threads(1)
 
     /// Splits `0..<count` into `threads` contiguous ranges (at most `count` of them) and runs
     /// `body(range)` for each in parallel.

@@ -53,12 +53,12 @@ public enum LinearAlgebra {
         let n = try square(a, routine)
         var vectors = a
         var values = Tensor(zeros: [n])
-        let info = vectors.withUnsafeMutableBufferPointer { v in
+        let info = Engine.withLibraryThreads { vectors.withUnsafeMutableBufferPointer { v in
             values.withUnsafeMutableBufferPointer { w in
                 LAPACKE_ssyevd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")),
                                Int32(n), v.baseAddress, Int32(max(1, n)), w.baseAddress)
             }
-        }
+        } }
         try check(info, routine) { .noConvergence(routine: routine, info: $0) }
         return (values, vectors)
     }
@@ -81,7 +81,7 @@ public enum LinearAlgebra {
         var u = Tensor(zeros: [m, r])
         var s = Tensor(zeros: [r])
         var vt = Tensor(zeros: [r, n])
-        let info = work.withUnsafeMutableBufferPointer { aPtr in
+        let info = Engine.withLibraryThreads { work.withUnsafeMutableBufferPointer { aPtr in
             u.withUnsafeMutableBufferPointer { uPtr in
                 s.withUnsafeMutableBufferPointer { sPtr in
                     vt.withUnsafeMutableBufferPointer { vtPtr in
@@ -91,7 +91,7 @@ public enum LinearAlgebra {
                     }
                 }
             }
-        }
+        } }
         try check(info, routine) { .noConvergence(routine: routine, info: $0) }
         return (u, s, vt)
     }

@@ -32,6 +32,10 @@ public enum Pool3dKernels {
                             let src = x.baseAddress! + plane * inPlane
                             let dst = outBase + plane * outPlane
                             let arg = idxBase + plane * outPlane
+                            if kernel == Triple(2) && stride == Triple(2) {
+                                maxPool2(src, inDims, output, dst, arg)
+                                continue
+                            }
                             var o = 0
                             for od in 0..<output.d {
                                 for oh in 0..<output.h {
@@ -63,6 +67,37 @@ public enum Pool3dKernels {
             }
         }
         return (pooled, indices)
+    }
+
+    /// The common 2×2×2, stride-2 window with its eight reads unrolled (same visiting order
+    /// and tie/NaN rule as the general loop).
+    @inline(__always)
+    static func maxPool2(_ src: UnsafePointer<Float>, _ inDims: Triple, _ output: Triple,
+                         _ dst: UnsafeMutablePointer<Float>, _ arg: UnsafeMutablePointer<Int32>) {
+        let (rowStride, sliceStride) = (inDims.w, inDims.h * inDims.w)
+        var o = 0
+        for od in 0..<output.d {
+            for oh in 0..<output.h {
+                let rowStart = (2 * od * inDims.h + 2 * oh) * inDims.w
+                for ow in 0..<output.w {
+                    var best = -Float.infinity
+                    var bestIndex = rowStart + 2 * ow
+                    @inline(__always) func visit(_ index: Int) {
+                        let (a, b) = (src[index], src[index + 1])
+                        if !(a <= best) { best = a; bestIndex = index }
+                        if !(b <= best) { best = b; bestIndex = index + 1 }
+                    }
+                    let first = rowStart + 2 * ow
+                    visit(first)
+                    visit(first + rowStride)
+                    visit(first + sliceStride)
+                    visit(first + sliceStride + rowStride)
+                    dst[o] = best
+                    arg[o] = Int32(bestIndex)
+                    o += 1
+                }
+            }
+        }
     }
 
     /// Routes each pooled gradient to the input element that was the maximum.

@@ -22,7 +22,7 @@ extension Tensor {
             }
             a.withUnsafeBufferPointer { ap in
                 b.withUnsafeBufferPointer { bp in
-                    BLAS.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                    BLAS.parallelSgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                                a: ap.baseAddress!, lda: a.shape[1], b: bp.baseAddress!, ldb: b.shape[1],
                                c: c.baseAddress!, ldc: n)
                 }

@@ -39,13 +39,25 @@ extension Tensor {
         return Tensor(unchecked: outShape, out)
     }
 
-    /// Sum along `axis` (removed from the shape unless `keepingDimension`).
+    /// Sum along `axis` (removed from the shape unless `keepingDimension`). Rows are added
+    /// into Double accumulators in memory order, which keeps the loop streaming.
     public func sum(axis: Int, keepingDimension: Bool = false) throws -> Tensor {
-        try reduce(axis: axis, keepingDimension: keepingDimension, "sum(axis:)") { read, extent in
-            var total = 0.0
-            for j in 0..<extent { total += Double(read(j)) }
-            return Float(total)
+        let (outer, extent, inner) = try split(at: axis, "sum(axis:)")
+        var outShape = shape
+        if keepingDimension { outShape[axis] = 1 } else { outShape.remove(at: axis) }
+        var totals = [Double](repeating: 0, count: outer * inner)
+        scalars.withUnsafeBufferPointer { x in
+            totals.withUnsafeMutableBufferPointer { acc in
+                for o in 0..<outer {
+                    let target = acc.baseAddress! + o * inner
+                    for j in 0..<extent {
+                        let row = x.baseAddress! + (o * extent + j) * inner
+                        for i in 0..<inner { target[i] += Double(row[i]) }
+                    }
+                }
+            }
         }
+        return Tensor(unchecked: outShape, totals.map { Float($0) })
     }
 
     /// Mean along `axis`.

@@ -1,1 +1,87 @@
-print("adwb")
+import ArgumentParser
+import Benchmarks
+import Foundation
+import TensorCore
+
+/// `adwb`: the ADWorkbench command line. Logic lives in the library targets; each
+/// subcommand parses its options, validates them and calls one library entry point.
+struct ADWorkbench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adwb",
+        abstract: "Autoencoder feature learning and classical ML for Alzheimer's disease research on 3-D brain scans.",
+        version: ADWorkbenchVersion.string,
+        subcommands: [BenchCommand.self, VersionCommand.self]
+    )
+}
+
+enum ADWorkbenchVersion {
+    static let string = "0.1.0"
+}
+
+/// Options every compute command shares.
+struct ComputeOptions: ParsableArguments {
+    @Option(help: "Worker threads for our kernels and OpenBLAS (default: the cores available).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    func apply() { Engine.setThreads(threads ?? Engine.availableCores) }
+}
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time the engine's kernels on the peer benchmark's shapes (../shared/peers/bench_peers.py)."
+    )
+
+    @Flag(help: "Print one JSON object: {threads, peak_rss_mb, kernels: {name: {ms, gflops, runs}}}.")
+    var json = false
+
+    @OptionGroup var compute: ComputeOptions
+
+    @Option(name: .customLong("filter"), help: "Run only kernels whose name contains this text (repeatable).")
+    var filters: [String] = []
+
+    @Flag(help: "List the kernel names and exit.")
+    var list = false
+
+    func run() throws {
+        if list {
+            for kernel in Bench.kernels() { print(kernel.name) }
+            return
+        }
+        compute.apply()
+        let showProgress = isatty(STDERR_FILENO) == 1
+        let report = try Bench.run(filters: filters) { name in
+            if showProgress { FileHandle.standardError.write(Data("bench: \(name)...\n".utf8)) }
+        }
+        if report.kernels.isEmpty { throw ValidationError("no kernel matches \(filters); see `adwb bench --list`") }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print("threads: \(report.threads)   peak RSS: \(report.peak_rss_mb) MiB")
+            print("kernel".padding(toLength: 22, withPad: " ", startingAt: 0) + "      ms   GFLOP/s  runs")
+            for (name, timing) in report.kernels.sorted(by: { $0.key < $1.key }) {
+                let gflops = timing.gflops.map { String(format: "%9.1f", $0) } ?? "        -"
+                print(name.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: "%8.1f", timing.ms) + " \(gflops)  \(timing.runs)")
+            }
+        }
+    }
+}
+
+struct VersionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "version", abstract: "Print the version and the linear-algebra backend.")
+
+    func run() {
+        print("adwb \(ADWorkbenchVersion.string)")
+        print("BLAS: \(Engine.blasDescription)")
+        print("threads: \(Engine.threads) (cores available: \(Engine.availableCores))")
+    }
+}
+
+Engine.tuneAllocatorForLargeTensors()
+ADWorkbench.main()
