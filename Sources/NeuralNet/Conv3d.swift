@@ -62,8 +62,8 @@ public final class Conv3d: Layer {
         try gradOutput.checkShape(g.outputShape(x.shape[0]), "Conv3d.backward")
         let grads = Conv3dKernels.backward(g, input: x, gradOutput: gradOutput, weight: weight.value,
                                            needsInputGradient: needsInputGradient)
-        weight.accumulate(grads.weight)
-        bias.accumulate(grads.bias)
+        weight.accumulate(grads.weight!)
+        bias.accumulate(grads.bias!)
         return grads.input
     }
 

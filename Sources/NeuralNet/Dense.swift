@@ -93,7 +93,8 @@ public final class Flatten: Layer {
 public final class Dropout: Layer {
     public let probability: Float
     private var generator: Xoshiro256StarStar
-    private var mask: Tensor?
+    /// The last training forward's mask; `.some(nil)` after a pass that dropped nothing.
+    private var mask: Tensor??
 
     public init(probability: Float, seed: UInt64) throws {
         guard probability >= 0 && probability < 1 else {
@@ -105,7 +106,7 @@ public final class Dropout: Layer {
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         guard mode == .training, probability > 0 else {
-            mask = nil
+            mask = .some(nil)
             return x
         }
         let keep = 1 - probability
@@ -118,7 +119,7 @@ public final class Dropout: Layer {
     }
 
     public func backward(_ gradOutput: Tensor) throws -> Tensor {
-        guard let mask else { return gradOutput }
+        guard let mask = try cached(mask, "Dropout") else { return gradOutput }
         return try gradOutput.multiplying(mask)
     }
 }

@@ -74,6 +74,13 @@ public enum Loss {
         }
         var probabilities = try Softmax.probabilities(logits)
         let weights = labels.map { classWeights?[$0] ?? 1 }
+        // −log p_y from the log-sum-exp of the logits, exact even where p_y underflows.
+        let negativeLogLikelihood: [Double] = (0..<n).map { i in
+            let row = logits.scalars[(i * c)..<((i + 1) * c)]
+            let largest = Double(row.max() ?? 0)
+            let logSum = log(row.reduce(0.0) { $0 + exp(Double($1) - largest) })
+            return largest + logSum - Double(logits.scalars[i * c + labels[i]])
+        }
         let totalWeight = weights.reduce(0, +)
         guard totalWeight > 0 else {
             throw TensorError.invalidArgument(operation: "softmaxCrossEntropy", reason: "class weights of the batch's labels sum to zero")
@@ -82,7 +89,7 @@ public enum Loss {
         probabilities.withUnsafeMutableBufferPointer { p in
             for i in 0..<n {
                 let base = i * c
-                loss -= Double(weights[i]) * Double(logf(max(p[base + labels[i]], 1e-30)))
+                loss += Double(weights[i]) * negativeLogLikelihood[i]
                 p[base + labels[i]] -= 1
                 for j in 0..<c { p[base + j] *= weights[i] / totalWeight }
             }

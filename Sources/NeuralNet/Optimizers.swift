@@ -163,7 +163,8 @@ public enum LearningRateSchedule: Sendable, Codable, Equatable {
     case constant
     /// `base · gamma^⌊epoch / stepSize⌋`, as `torch.optim.lr_scheduler.StepLR`.
     case step(stepSize: Int, gamma: Float)
-    /// `minimum + (base − minimum)(1 + cos(π·epoch/totalEpochs))/2`, as `CosineAnnealingLR`.
+    /// `minimum + (base − minimum)(1 + cos(π·epoch/totalEpochs))/2`, the closed form of
+    /// `CosineAnnealingLR` (past `totalEpochs` it rises again, as PyTorch's does).
     case cosine(totalEpochs: Int, minimum: Float)
 
     public func learningRate(base: Float, epoch: Int) -> Float {
@@ -173,7 +174,7 @@ public enum LearningRateSchedule: Sendable, Codable, Equatable {
         case let .step(stepSize, gamma):
             return base * powf(gamma, Float(epoch / max(1, stepSize)))
         case let .cosine(totalEpochs, minimum):
-            let progress = Float(min(epoch, totalEpochs)) / Float(max(1, totalEpochs))
+            let progress = Float(epoch) / Float(max(1, totalEpochs))
             return minimum + (base - minimum) * (1 + cosf(Float.pi * progress)) / 2
         }
     }

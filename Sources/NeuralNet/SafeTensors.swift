@@ -44,6 +44,9 @@ public enum SafeTensors {
                     for v in p { withUnsafeBytes(of: v.bitPattern.littleEndian) { body.append(contentsOf: $0) } }
                 }
             case let .int64(intShape, values):
+                guard (try? Tensor.elementCount(of: intShape, operation: "safetensors")) == values.count else {
+                    throw SafeTensorsError(path: name, reason: "\(values.count) int64 values do not fit shape \(intShape)")
+                }
                 shape = intShape
                 dtype = "I64"
                 for v in values { withUnsafeBytes(of: v.littleEndian) { body.append(contentsOf: $0) } }
@@ -67,7 +70,9 @@ public enum SafeTensors {
 
     /// Parses a safetensors file, checking every offset and shape against the file's size.
     /// Float16/BFloat16/Float64 and integer tensors are converted to Float32 values.
-    public static func decode(_ data: Data, path: String = "<memory>") throws -> (tensors: [String: Value], metadata: [String: String]) {
+    public static func decode(_ bytes: Data, path: String = "<memory>") throws -> (tensors: [String: Value], metadata: [String: String]) {
+        // Index from zero even when `bytes` is a slice of a larger buffer.
+        let data = bytes.startIndex == 0 ? bytes : Data(bytes)
         func fail(_ reason: String) -> SafeTensorsError { SafeTensorsError(path: path, reason: reason) }
         guard data.count >= 8 else { throw fail("file of \(data.count) bytes is too short for a safetensors header") }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | (UInt64($1.element) << (8 * UInt64($1.offset))) }

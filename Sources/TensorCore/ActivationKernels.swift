@@ -35,9 +35,10 @@ public enum ActivationKernels {
                 Engine.parallelRanges(x.count, minimumPerWorker: Tensor.parallelGrain) { range in
                     switch kind {
                     case .relu:
-                        for i in range { o[i] = input[i] > 0 ? input[i] : 0 }
+                        // `x < 0 ? 0 : x` keeps NaN as NaN, as torch.relu does.
+                        for i in range { o[i] = input[i] < 0 ? 0 : input[i] }
                     case let .leakyRelu(slope):
-                        for i in range { o[i] = input[i] > 0 ? input[i] : slope * input[i] }
+                        for i in range { o[i] = input[i] < 0 ? slope * input[i] : input[i] }
                     case .sigmoid:
                         for i in range { o[i] = sigmoid(input[i]) }
                     case .tanh:

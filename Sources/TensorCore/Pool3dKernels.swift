@@ -47,8 +47,8 @@ public enum Pool3dKernels {
                                                 let rowStart = ((od * stride.d + kd) * inDims.h + oh * stride.h + kh) * inDims.w + ow * stride.w
                                                 for kw in 0..<kernel.w {
                                                     let value = src[rowStart + kw]
-                                                    // `!(value <= best)` lets a NaN win, as PyTorch does.
-                                                    if !(value <= best) {
+                                                    // A NaN wins and propagates, as in PyTorch.
+                                                    if value > best || value.isNaN {
                                                         best = value
                                                         bestIndex = rowStart + kw
                                                     }
@@ -84,8 +84,8 @@ public enum Pool3dKernels {
                     var bestIndex = rowStart + 2 * ow
                     @inline(__always) func visit(_ index: Int) {
                         let (a, b) = (src[index], src[index + 1])
-                        if !(a <= best) { best = a; bestIndex = index }
-                        if !(b <= best) { best = b; bestIndex = index + 1 }
+                        if a > best || a.isNaN { best = a; bestIndex = index }
+                        if b > best || b.isNaN { best = b; bestIndex = index + 1 }
                     }
                     let first = rowStart + 2 * ow
                     visit(first)

@@ -16,7 +16,7 @@ extension Tensor {
                 expected: [k], got: [kb])
         }
         return Tensor(uninitializedShape: [m, n]) { c in
-            if k == 0 {
+            if m == 0 || n == 0 || k == 0 {
                 c.update(repeating: 0)
                 return
             }

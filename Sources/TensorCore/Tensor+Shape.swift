@@ -92,7 +92,7 @@ extension Tensor {
         }
         var total = 0
         for part in parts {
-            guard part.rank == first.rank, part.shape.dropFirst() == first.shape.dropFirst() else {
+            guard part.rank >= 1, part.rank == first.rank, part.shape.dropFirst() == first.shape.dropFirst() else {
                 throw TensorError.shapeMismatch(operation: "concatenatingBatches", expected: first.shape, got: part.shape)
             }
             total += part.shape[0]

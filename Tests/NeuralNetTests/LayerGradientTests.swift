@@ -456,6 +456,16 @@ let upsampleCases: [UpsampleCase] = [
         #expect(dx.scalars == [0, 0, 0, 0, 0, 2.5, 0, 0])
     }
 
+    @Test(arguments: [Triple(2), Triple(3)])
+    func maxPoolPropagatesNaNLikePyTorch(kernel: Triple) throws {
+        // A single window whose first element is NaN: PyTorch's max_pool3d returns NaN.
+        var x = distinctTensor([1, 1] + kernel.array, seed: 103)
+        x[flat: 0] = .nan
+        let y = try MaxPool3d(kernel: kernel).forward(x, mode: .inference)
+        #expect(y.count == 1)
+        #expect(y.scalars[0].isNaN, "window max is \(y.scalars[0])")
+    }
+
     @Test(arguments: avgPoolCases)
     func avgPoolForwardAndGradients(_ c: PoolCase) throws {
         let layer = AvgPool3d(kernel: c.kernel, stride: c.stride)
@@ -654,5 +664,82 @@ let upsampleCases: [UpsampleCase] = [
         let model = Self.makeStack(seed: 205)
         let (error, location) = try TestSupport.gradientCheck(model, input: random([2, 1, 4, 4, 2], seed: 206))
         #expect(error < gradientTolerance, "\(location)")
+    }
+}
+
+// MARK: - Execution shortcuts
+
+struct ActivationCase: Sendable, CustomTestStringConvertible {
+    var name: String
+    var make: @Sendable () -> any Layer
+    var testDescription: String { name }
+}
+
+let activationsBeforePooling: [ActivationCase] = [
+    ActivationCase(name: "ReLU", make: { ReLU() }),
+    ActivationCase(name: "LeakyReLU(0.1)", make: { LeakyReLU(slope: 0.1) }),
+    // A negative slope is not monotone, so it must not be swapped with the pooling.
+    ActivationCase(name: "LeakyReLU(-0.5)", make: { LeakyReLU(slope: -0.5) }),
+    ActivationCase(name: "Sigmoid", make: { Sigmoid() }),
+    ActivationCase(name: "Tanh", make: { Tanh() }),
+]
+
+@Suite struct ExecutionShortcutTests {
+    /// Sequential may run an activation followed by MaxPool3d in the other order; outputs and
+    /// input gradients must equal running the layers one by one in definition order.
+    @Test(arguments: activationsBeforePooling)
+    func activationThenMaxPoolMatchesLayerByLayer(_ c: ActivationCase) throws {
+        let x = distinctTensor([2, 2, 4, 3, 4], seed: 701, gap: 0.01)
+        let g = random([2, 2, 2, 1, 2], seed: 702)
+        let model = Sequential([c.make(), MaxPool3d(kernel: Triple(2))])
+        let (activation, pool) = (c.make(), MaxPool3d(kernel: Triple(2)))
+        let expected = try pool.forward(try activation.forward(x, mode: .training), mode: .training)
+        let expectedGradient = try activation.backward(try pool.backward(g))
+        #expect(try model.forward(x, mode: .training) == expected)
+        #expect(TestSupport.isClose(try model.backward(g), expectedGradient, rtol: 1e-6, atol: 1e-7))
+        #expect(try model.forward(x, mode: .inference) == expected)
+    }
+
+    static func makeModels(seed: UInt64) throws -> [(String, any Layer, [Int])] {
+        var generator = Xoshiro256StarStar(seed: seed)
+        return [
+            ("Dense", Dense(inFeatures: 4, outFeatures: 3, using: &generator), [2, 4]),
+            ("Conv3d", Conv3d(inChannels: 2, outChannels: 3, kernel: Triple(3), stride: Triple(2), padding: Triple(1),
+                              using: &generator), [2, 2, 5, 4, 3]),
+            ("ConvTranspose3d", try ConvTranspose3d(inChannels: 2, outChannels: 1, kernel: Triple(3), stride: Triple(2),
+                                                    padding: Triple(1), outputPadding: Triple(1), using: &generator), [2, 2, 3, 2, 3]),
+            ("BatchNorm", BatchNorm(features: 2, spatial: true), [2, 2, 3, 2, 2]),
+            ("Sequential", Sequential([
+                try Upsample3d(factor: Triple(2)),
+                Conv3d(inChannels: 1, outChannels: 2, kernel: Triple(3), padding: Triple(1), using: &generator),
+                ReLU(),
+                MaxPool3d(kernel: Triple(2)),
+                BatchNorm(features: 2, spatial: true),
+                Flatten(),
+                Dense(inFeatures: 2 * 2 * 3 * 2, outFeatures: 2, using: &generator),
+                Sigmoid(),
+            ]), [2, 1, 2, 3, 2]),
+        ]
+    }
+
+    /// `accumulateParameterGradients` (which may skip the input gradient) must add the same
+    /// parameter gradients as `backward`.
+    @Test func accumulateParameterGradientsMatchesBackward() throws {
+        for ((name, viaBackward, shape), (_, viaAccumulate, _)) in zip(try Self.makeModels(seed: 711), try Self.makeModels(seed: 711)) {
+            let x = random(shape, seed: 712)
+            let y = try viaBackward.forward(x, mode: .training)
+            #expect(try viaAccumulate.forward(x, mode: .training) == y, "\(name)")
+            let g = random(y.shape, seed: 713)
+            viaBackward.zeroGradients()
+            viaAccumulate.zeroGradients()
+            _ = try viaBackward.backward(g)
+            try viaAccumulate.accumulateParameterGradients(g)
+            let (a, b) = (viaBackward.namedParameters(), viaAccumulate.namedParameters())
+            #expect(a.count == b.count && !a.isEmpty, "\(name)")
+            for (p, q) in zip(a, b) {
+                #expect(p.parameter.gradient.scalars.contains { $0 != 0 }, "\(name) \(p.name)")
+                #expect(TestSupport.isClose(q.parameter.gradient, p.parameter.gradient, rtol: 1e-5, atol: 1e-6), "\(name) \(p.name)")
+            }
+        }
     }
 }

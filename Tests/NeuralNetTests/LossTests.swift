@@ -116,12 +116,21 @@ func lossGradient(at x: Tensor, step: Float = 1e-3, _ loss: (Tensor) throws -> L
         #expect(TestSupport.isClose(loss.gradient, numeric, rtol: 1e-2, atol: 2e-4))
     }
 
-    @Test func largeLogitsStayFinite() throws {
+    @Test func largeLogitsStayFiniteWithTheExactGradient() throws {
         let logits = try Tensor(shape: [2, 2], scalars: [1000, 0, -1000, 1000])
         let loss = try Loss.softmaxCrossEntropy(logits: logits, labels: [1, 0])
         #expect(loss.value.isFinite && loss.gradient.isFinite)
-        // Both true-class probabilities underflow to 0 and are clamped at 1e-30: −log = 69.08.
-        #expect(abs(Double(loss.value) + log(1e-30)) < 1e-3)
+        // softmax is [1, 0] and [0, 1]: (p − onehot) / 2.
+        #expect(TestSupport.isClose(loss.gradient, tensor([2, 2], [0.5, -0.5, -0.5, 0.5]), atol: 1e-6))
+    }
+
+    @Test
+    func largeMarginsGiveTheExactLoss() throws {
+        // −log softmax(z)_y = logsumexp(z) − z_y: 80 for the first row, 2000 for the second.
+        let logits = try Tensor(shape: [2, 2], scalars: [0, 80, -1000, 1000])
+        let loss = try Loss.softmaxCrossEntropy(logits: logits, labels: [0, 0])
+        let expected = (Self.negativeLogLikelihood([0, 80], 0) + Self.negativeLogLikelihood([-1000, 1000], 0)) / 2
+        #expect(abs(Double(loss.value) - expected) <= 1e-4 * expected, "\(loss.value) vs \(expected)")
     }
 
     @Test func invalidLabelsAndWeightsThrow() {

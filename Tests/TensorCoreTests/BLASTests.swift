@@ -34,10 +34,13 @@ import TestSupport
         }
     }
 
-    @Test(arguments: transposeCases)
-    func sgemmSubmatricesWithAlphaBeta(_ t: TransposeCase) {
-        let (m, n, k) = (5, 7, 3)
-        let (alpha, beta): (Float, Float) = (0.75, -0.5)
+    /// Runs `sgemm` (or `parallelSgemm`) on sub-matrices of larger buffers (leading dimensions
+    /// larger than needed, non-zero offsets) and checks `C = alpha·op(A)·op(B) + beta·C` against
+    /// a Double triple loop, and that nothing outside the C sub-matrix changed.
+    static func checkGemm(
+        m: Int, n: Int, k: Int, _ t: TransposeCase, alpha: Float, beta: Float, parallel: Bool,
+        rtol: Double = 1e-5, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         // Stored shapes: A is m x k (or k x m transposed), B is k x n (or n x k transposed).
         let a = t.transposeA
             ? Strided(rows: k, columns: m, ld: m + 3, rowOffset: 1, columnOffset: 2, seed: 1)
@@ -53,14 +56,22 @@ import TestSupport
         a.buffer.withUnsafeBufferPointer { ap in
             b.buffer.withUnsafeBufferPointer { bp in
                 c.buffer.withUnsafeMutableBufferPointer { cp in
-                    BLAS.sgemm(transposeA: t.transposeA, transposeB: t.transposeB, m: m, n: n, k: k, alpha: alpha,
-                               a: ap.baseAddress! + a.offset, lda: a.ld, b: bp.baseAddress! + b.offset, ldb: b.ld,
-                               beta: beta, c: cp.baseAddress! + c.offset, ldc: c.ld)
+                    if parallel {
+                        BLAS.parallelSgemm(transposeA: t.transposeA, transposeB: t.transposeB, m: m, n: n, k: k, alpha: alpha,
+                                           a: ap.baseAddress! + a.offset, lda: a.ld, b: bp.baseAddress! + b.offset, ldb: b.ld,
+                                           beta: beta, c: cp.baseAddress! + c.offset, ldc: c.ld)
+                    } else {
+                        BLAS.sgemm(transposeA: t.transposeA, transposeB: t.transposeB, m: m, n: n, k: k, alpha: alpha,
+                                   a: ap.baseAddress! + a.offset, lda: a.ld, b: bp.baseAddress! + b.offset, ldb: b.ld,
+                                   beta: beta, c: cp.baseAddress! + c.offset, ldc: c.ld)
+                    }
                 }
             }
         }
         var actual: [Float] = []
         var expected: [Double] = []
+        actual.reserveCapacity(m * n)
+        expected.reserveCapacity(m * n)
         for i in 0..<m {
             for j in 0..<n {
                 var total = 0.0
@@ -69,11 +80,26 @@ import TestSupport
                 actual.append(Float(c.element(i, j)))
             }
         }
-        expectClose(actual, expected, rtol: 1e-5, atol: 1e-6, "sgemm \(t.testDescription)")
-        // Nothing outside the C sub-matrix was touched.
-        for flat in c.buffer.indices where !c.isInside(flat) {
-            #expect(c.buffer[flat] == c0.buffer[flat], "sgemm wrote outside C at \(flat)")
-        }
+        let name = "\(parallel ? "parallelSgemm" : "sgemm") m=\(m) n=\(n) k=\(k) \(t.testDescription)"
+        expectClose(actual, expected, rtol: rtol, atol: 1e-5, name, sourceLocation: sourceLocation)
+        let outside = c.buffer.indices.filter { !c.isInside($0) && c.buffer[$0] != c0.buffer[$0] }
+        #expect(outside.isEmpty, "\(name) wrote outside C at \(outside.prefix(5))", sourceLocation: sourceLocation)
+    }
+
+    @Test(arguments: transposeCases)
+    func sgemmSubmatricesWithAlphaBeta(_ t: TransposeCase) {
+        Self.checkGemm(m: 5, n: 7, k: 3, t, alpha: 0.75, beta: -0.5, parallel: false)
+        Self.checkGemm(m: 7, n: 2, k: 6, t, alpha: -1.5, beta: 2, parallel: false)
+        Self.checkGemm(m: 4, n: 3, k: 5, t, alpha: 1, beta: 0, parallel: false)
+    }
+
+    /// `parallelSgemm` splits rows of C when m >= n, columns otherwise, once m·n·k reaches
+    /// 2²¹; below that it is one plain call.
+    @Test(arguments: transposeCases)
+    func parallelSgemmMatchesNaive(_ t: TransposeCase) {
+        Self.checkGemm(m: 130, n: 70, k: 240, t, alpha: 0.5, beta: -1.25, parallel: true, rtol: 1e-4)  // row split
+        Self.checkGemm(m: 40, n: 300, k: 180, t, alpha: -0.75, beta: 0.5, parallel: true, rtol: 1e-4)  // column split
+        Self.checkGemm(m: 5, n: 7, k: 3, t, alpha: 2, beta: 1, parallel: true)  // below the split threshold
     }
 
     @Test func sgemmBetaZeroOverwritesGarbage() {

@@ -59,7 +59,7 @@ import TestSupport
     }
 
     @Test func convolutionIsIdenticalForOneAndTwoThreads() throws {
-        for c in [ConvCase.all[1], ConvCase.all[2], ConvCase.all[8]] {
+        for c in [ConvCase.all[1], ConvCase.all[2], ConvCase.all[8], ConvCase.chunkedSingleSample] {
             let g = try c.geometry()
             let x = TestSupport.randomTensor(g.inputShape(c.batch), seed: 200)
             let w = TestSupport.randomTensor(g.weightShape, seed: 201)
