@@ -1,26 +1,16 @@
-/// 3-D convolution kernels over `[N, C, D, H, W]` tensors, as "vol2row" + sgemm.
-///
-/// Each sample is first copied into a zero-padded, channels-last buffer
-/// `[D + 2pD, H + 2pH, W + 2pW, C_in]`. Every output position's receptive field is then a few
-/// contiguous runs of that buffer (for stride 1 along W, one run of `kW·C_in` floats per
-/// `(kd, kh)`), copied into one row of a position-major matrix `rows[P, K]`,
-/// `K = kD·kH·kW·C_in`, and each pass is one GEMM per chunk of positions:
+/// 3-D convolution kernels over `[N, C, D, H, W]` tensors: the input is unfolded in chunks
+/// (see `ConvUnfolding`) and each pass is one GEMM per chunk of output positions:
 /// ```
-/// out[C_out, P] = W'[C_out, K] · rows[P, K]ᵀ (+ bias)        W' = W permuted to [C_out, kD, kH, kW, C_in]
-/// dW'[C_out, K] += dOut[C_out, P] · rows[P, K]
-/// dRows[P, K]    = dOut[C_out, P]ᵀ · W'[C_out, K]              then scattered back into the padded buffer
+/// out[C_out, P]  = W[C_out, K] · unfolded (+ bias)
+/// dW[C_out, K]  += dOut[C_out, P] · unfoldedᵀ
+/// dUnfolded      = Wᵀ · dOut, folded back into dInput
 /// ```
-/// `dOut` and `out` stay in the tensor's own `[C_out, P]` layout, so only the input side is
-/// ever transposed. Compared with the NCDHW vol2col (one short run per output row per
-/// `(c, kd, kh, kw)`), the row copies are 27× fewer and 48-float long for the encoder's second
-/// layer, which made its forward pass about 1.7× faster on the benchmark.
-///
-/// The row matrix is never built whole: positions go in chunks of at most `rowBudgetBytes`
-/// (inside a core's L2), each worker reusing its buffers. Workers own fixed samples or fixed
-/// chunks, and per-worker partial sums are combined in worker order, so results are
-/// bit-reproducible for a given thread count.
+/// `out` and `dOut` stay in the tensor's own `[C_out, P]` layout. The unfolded matrix is never
+/// built whole: positions go in chunks of at most `rowBudgetBytes` (inside a core's L2), each
+/// worker reusing its buffers. Workers own fixed samples or fixed chunks, and per-worker partial
+/// sums are combined in worker order, so results are bit-reproducible for a given thread count.
 public enum Conv3dKernels {
-    /// Bytes of one worker's row buffer.
+    /// Bytes of one worker's unfolded-chunk buffer.
     public static let rowBudgetBytes = 512 * 1024
 
     /// Output positions per chunk for `geometry`.
@@ -28,162 +18,25 @@ public enum Conv3dKernels {
         min(g.output.product, max(64, rowBudgetBytes / (MemoryLayout<Float>.size * g.columnRows)))
     }
 
-    /// Extent of the padded channels-last copy of one sample: `(D + 2pD, H + 2pH, W + 2pW)`.
-    static func paddedExtent(_ g: ConvGeometry) -> Triple {
-        Triple(g.input.d + 2 * g.padding.d, g.input.h + 2 * g.padding.h, g.input.w + 2 * g.padding.w)
-    }
-
-    // MARK: Layout changes
-
-    /// Copies one NCDHW sample into the zero-padded channels-last buffer `padded`.
-    static func pad(_ g: ConvGeometry, sample x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>) {
-        let p = paddedExtent(g)
-        let c = g.inChannels
-        let inSpatial = g.input.product
-        padded.update(repeating: 0, count: p.product * c)
-        for z in 0..<g.input.d {
-            for y in 0..<g.input.h {
-                let source = x + (z * g.input.h + y) * g.input.w
-                let target = padded + (((z + g.padding.d) * p.h + y + g.padding.h) * p.w + g.padding.w) * c
-                if c == 1 {
-                    target.update(from: source, count: g.input.w)
-                } else {
-                    for w in 0..<g.input.w {
-                        for channel in 0..<c { target[w * c + channel] = source[channel * inSpatial + w] }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Adds the interior of a padded channels-last gradient into one NCDHW sample (the
-    /// adjoint of `pad`).
-    static func unpad(_ g: ConvGeometry, padded: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>) {
-        let p = paddedExtent(g)
-        let c = g.inChannels
-        let inSpatial = g.input.product
-        for z in 0..<g.input.d {
-            for y in 0..<g.input.h {
-                let target = x + (z * g.input.h + y) * g.input.w
-                let source = padded + (((z + g.padding.d) * p.h + y + g.padding.h) * p.w + g.padding.w) * c
-                for w in 0..<g.input.w {
-                    for channel in 0..<c { target[channel * inSpatial + w] += source[w * c + channel] }
-                }
-            }
-        }
-    }
-
-    /// Weight `[C_out, C_in, kD, kH, kW]` reordered to the row layout `[C_out, kD, kH, kW, C_in]`.
-    static func rowOrderedWeight(_ g: ConvGeometry, _ w: UnsafePointer<Float>) -> [Float] {
-        let (c, taps) = (g.inChannels, g.kernel.product)
-        return [Float](unsafeUninitializedCapacity: g.outChannels * taps * c) { out, initialized in
-            for o in 0..<g.outChannels {
-                for channel in 0..<c {
-                    for t in 0..<taps { out[(o * taps + t) * c + channel] = w[(o * c + channel) * taps + t] }
-                }
-            }
-            initialized = g.outChannels * taps * c
-        }
-    }
-
-    /// The inverse reordering, for weight gradients.
-    static func tensorOrderedWeight(_ g: ConvGeometry, _ rowOrdered: UnsafePointer<Float>) -> Tensor {
-        let (c, taps) = (g.inChannels, g.kernel.product)
-        return Tensor(uninitializedShape: g.weightShape) { out in
-            for o in 0..<g.outChannels {
-                for channel in 0..<c {
-                    for t in 0..<taps { out[(o * c + channel) * taps + t] = rowOrdered[(o * taps + t) * c + channel] }
-                }
-            }
-        }
-    }
-
-    // MARK: vol2row / row2vol
-
-    /// Visits output positions `start..<start+length` of one sample: `body(j, base)` where `j`
-    /// counts from 0 and `base` is the padded-buffer offset (in floats) of the position's
-    /// receptive-field corner.
-    @inline(__always)
-    static func forEachPosition(_ g: ConvGeometry, start: Int, length: Int, _ body: (Int, Int) -> Void) {
-        let p = paddedExtent(g)
-        let c = g.inChannels
-        var od = start / (g.output.h * g.output.w)
-        var oh = (start / g.output.w) % g.output.h
-        var ow = start % g.output.w
-        for j in 0..<length {
-            body(j, ((od * g.stride.d * p.h + oh * g.stride.h) * p.w + ow * g.stride.w) * c)
-            ow += 1
-            if ow == g.output.w {
-                ow = 0
-                oh += 1
-                if oh == g.output.h { oh = 0; od += 1 }
-            }
-        }
-    }
-
-    /// Fills `rows[length, K]` with the receptive fields of positions `start..<start+length`.
-    static func vol2row(_ g: ConvGeometry, padded: UnsafePointer<Float>, start: Int, length: Int, rows: UnsafeMutablePointer<Float>) {
-        let p = paddedExtent(g)
-        let c = g.inChannels
-        let k = g.columnRows
-        let run = g.kernel.w * c
-        // One contiguous run of kW·C floats per (kd, kh): (w..w+kW) × all channels. Short
-        // runs (few input channels) are copied inline: a memcpy call per 12 bytes made the
-        // first encoder layer (C_in = 1) several times slower.
-        let inline = run <= 16
-        forEachPosition(g, start: start, length: length) { j, base in
-            var target = rows + j * k
-            for kd in 0..<g.kernel.d {
-                for kh in 0..<g.kernel.h {
-                    let source = padded + base + (kd * p.h + kh) * p.w * c
-                    if inline {
-                        for t in 0..<run { target[t] = source[t] }
-                    } else {
-                        target.update(from: source, count: run)
-                    }
-                    target += run
-                }
-            }
-        }
-    }
-
-    /// Adds `rows[length, K]` back into the padded buffer (the adjoint of `vol2row`).
-    static func row2vol(_ g: ConvGeometry, rows: UnsafePointer<Float>, start: Int, length: Int, padded: UnsafeMutablePointer<Float>) {
-        let p = paddedExtent(g)
-        let c = g.inChannels
-        let k = g.columnRows
-        let run = g.kernel.w * c
-        forEachPosition(g, start: start, length: length) { j, base in
-            var source = rows + j * k
-            for kd in 0..<g.kernel.d {
-                for kh in 0..<g.kernel.h {
-                    let target = padded + base + (kd * p.h + kh) * p.w * c
-                    for t in 0..<run { target[t] += source[t] }
-                    source += run
-                }
-            }
-        }
-    }
-
     // MARK: Convolution passes
 
-    /// Per-worker scratch: a padded sample and a row chunk.
+    /// Per-worker buffers: scratch for preparing a sample and one unfolded chunk.
     struct Scratch {
-        let padded: UnsafeMutablePointer<Float>
-        let rows: UnsafeMutablePointer<Float>
+        let prepared: UnsafeMutablePointer<Float>
+        let unfolded: UnsafeMutablePointer<Float>
 
-        init(padded: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Float>) {
-            (self.padded, self.rows) = (padded, rows)
+        init(prepared: UnsafeMutablePointer<Float>, unfolded: UnsafeMutablePointer<Float>) {
+            (self.prepared, self.unfolded) = (prepared, unfolded)
         }
 
-        init(_ g: ConvGeometry) {
-            padded = .allocate(capacity: Conv3dKernels.paddedExtent(g).product * g.inChannels)
-            rows = .allocate(capacity: g.columnRows * Conv3dKernels.chunkLength(g))
+        init(_ g: ConvGeometry, _ unfolding: ConvUnfolding) {
+            prepared = .allocate(capacity: unfolding.scratchCount(g))
+            unfolded = .allocate(capacity: g.columnRows * Conv3dKernels.chunkLength(g))
         }
 
         func deallocate() {
-            padded.deallocate()
-            rows.deallocate()
+            prepared.deallocate()
+            unfolded.deallocate()
         }
     }
 
@@ -197,59 +50,60 @@ public enum Conv3dKernels {
         let n = input.shape[0]
         precondition(input.shape == g.inputShape(n), "conv3d forward: input \(input.shape) vs \(g.inputShape(n))")
         precondition(weight.shape == g.weightShape, "conv3d forward: weight \(weight.shape) vs \(g.weightShape)")
-        let (outSpatial, inSpatial, k) = (g.output.product, g.input.product, g.columnRows)
+        let unfolding = ConvUnfolding.choose(g)
+        let outSpatial = g.output.product
         let chunk = chunkLength(g)
         let chunks = (outSpatial + chunk - 1) / chunk
-        let w = weight.withUnsafeBufferPointer { rowOrderedWeight(g, $0.baseAddress!) }
+        let w = unfolding.orderedWeight(g, weight)
         return Tensor(uninitializedShape: g.outputShape(n)) { out in
             let outBase = out.baseAddress!
             input.withUnsafeBufferPointer { xb in
                 w.withUnsafeBufferPointer { wb in
-                    func compute(_ sample: Int, _ chunkIndex: Int, _ scratch: Scratch) {
+                    func compute(_ sample: Int, _ chunkIndex: Int, _ source: UnsafePointer<Float>, _ buffer: UnsafeMutablePointer<Float>) {
                         let start = chunkIndex * chunk
                         let length = min(chunk, outSpatial - start)
-                        vol2row(g, padded: scratch.padded, start: start, length: length, rows: scratch.rows)
+                        unfolding.unfold(g, source: source, start: start, length: length, into: buffer)
                         let c = outBase + sample * g.outChannels * outSpatial + start
                         if let bias {
                             bias.withUnsafeBufferPointer { b in
                                 for o in 0..<g.outChannels { (c + o * outSpatial).update(repeating: b[o], count: length) }
                             }
                         }
-                        BLAS.sgemm(transposeB: true, m: g.outChannels, n: length, k: k, a: wb.baseAddress!, lda: k,
-                                   b: scratch.rows, ldb: k, beta: bias == nil ? 0 : 1, c: c, ldc: outSpatial)
+                        unfolding.outputGEMM(g, weight: wb.baseAddress!, unfolded: buffer, length: length,
+                                             accumulate: bias != nil, out: c, ldc: outSpatial)
                     }
-                    forEachSample(g, samples: n, chunks: chunks, input: xb.baseAddress!, inSpatial: inSpatial, compute)
+                    forEachChunk(g, unfolding, samples: n, chunks: chunks, input: xb.baseAddress!, compute)
                 }
             }
         }
     }
 
-    /// Runs `compute(sample, chunk, scratch)` over every chunk of every sample, with the
-    /// sample already padded into `scratch.padded`. Workers own whole samples when there are
-    /// enough of them; a single large sample (a whole volume) is padded once into a shared
-    /// buffer and its chunks are split among the workers instead.
-    static func forEachSample(
-        _ g: ConvGeometry, samples n: Int, chunks: Int, input: UnsafePointer<Float>, inSpatial: Int,
-        _ compute: (Int, Int, Scratch) -> Void
+    /// Runs `compute(sample, chunk, prepared sample, unfolded buffer)` over every chunk of every
+    /// sample. Workers own whole samples when there are enough of them; a single large
+    /// sample (a whole volume) is prepared once and its chunks are split among the workers.
+    static func forEachChunk(
+        _ g: ConvGeometry, _ unfolding: ConvUnfolding, samples n: Int, chunks: Int, input: UnsafePointer<Float>,
+        _ compute: (Int, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
     ) {
+        let sampleCount = g.inChannels * g.input.product
         if n >= Engine.threads || chunks == 1 {
             Engine.parallelRanges(n) { range in
-                let scratch = Scratch(g)
+                let scratch = Scratch(g, unfolding)
                 defer { scratch.deallocate() }
                 for sample in range {
-                    pad(g, sample: input + sample * g.inChannels * inSpatial, into: scratch.padded)
-                    for chunkIndex in 0..<chunks { compute(sample, chunkIndex, scratch) }
+                    let source = unfolding.prepare(g, sample: input + sample * sampleCount, scratch: scratch.prepared)
+                    for chunkIndex in 0..<chunks { compute(sample, chunkIndex, source, scratch.unfolded) }
                 }
             }
         } else {
-            let shared = Scratch(g)
-            defer { shared.deallocate() }
+            let prepared = UnsafeMutablePointer<Float>.allocate(capacity: unfolding.scratchCount(g))
+            defer { prepared.deallocate() }
             for sample in 0..<n {
-                pad(g, sample: input + sample * g.inChannels * inSpatial, into: shared.padded)
+                let source = unfolding.prepare(g, sample: input + sample * sampleCount, scratch: prepared)
                 Engine.parallelRanges(chunks) { range in
-                    let rows = UnsafeMutablePointer<Float>.allocate(capacity: g.columnRows * chunkLength(g))
-                    defer { rows.deallocate() }
-                    for chunkIndex in range { compute(sample, chunkIndex, Scratch(padded: shared.padded, rows: rows)) }
+                    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: g.columnRows * chunkLength(g))
+                    defer { buffer.deallocate() }
+                    for chunkIndex in range { compute(sample, chunkIndex, source, buffer) }
                 }
             }
         }
@@ -274,9 +128,9 @@ public enum Conv3dKernels {
         return (grads.weight!, grads.bias!)
     }
 
-    /// The backward pass of a convolution in one sweep: each chunk's rows are built once
-    /// for the weight gradient, then the same buffer receives the row gradient that is
-    /// scattered into the input gradient.
+    /// The backward pass of a convolution in one sweep: each chunk is unfolded once for the
+    /// weight gradient, then the same buffer receives the unfolded input gradient, which is
+    /// folded back into the input gradient.
     /// - Parameters:
     ///   - input: `[N, C_in, D, H, W]` of the forward pass, or nil when only the input
     ///     gradient is wanted.
@@ -291,69 +145,67 @@ public enum Conv3dKernels {
         precondition(input == nil || input!.shape == g.inputShape(n), "conv3d backward: input vs \(g.inputShape(n))")
         precondition(gradOutput.shape == g.outputShape(n), "conv3d backward: \(gradOutput.shape) vs \(g.outputShape(n))")
         precondition(!needsInputGradient || weight?.shape == g.weightShape, "conv3d backward: weight needed with shape \(g.weightShape)")
-        let (outSpatial, inSpatial, k) = (g.output.product, g.input.product, g.columnRows)
+        let unfolding = ConvUnfolding.choose(g)
+        let (outSpatial, sampleCount, k) = (g.output.product, g.inChannels * g.input.product, g.columnRows)
         let chunk = chunkLength(g)
         let chunks = (outSpatial + chunk - 1) / chunk
         let wantsWeights = input != nil
-        // Scattering into the input gradient needs each sample owned by one worker; the
-        // weight gradient alone can split a small batch's chunks instead.
+        // Folding into the input gradient needs each sample owned by one worker; the weight
+        // gradient alone can split a small batch's chunks instead.
         let items = needsInputGradient ? n : n * chunks
         let workers = max(1, min(Engine.threads, items))
         let weightCount = g.outChannels * k
         let stride = wantsWeights ? weightCount + g.outChannels : 0
-        let rowWeight = weight.map { w in w.withUnsafeBufferPointer { rowOrderedWeight(g, $0.baseAddress!) } } ?? []
+        let orderedWeight = weight.map { unfolding.orderedWeight(g, $0) } ?? []
         var gradInput = needsInputGradient ? Tensor(zeros: g.inputShape(n)) : nil
-        // One [dW' | db] accumulator per worker, summed in worker order afterwards.
+        // One [dW | db] accumulator per worker (dW in unfolded order), summed in worker order.
         var partials = [Float](repeating: 0, count: workers * stride)
         partials.withUnsafeMutableBufferPointer { acc in
             gradOutput.withUnsafeBufferPointer { gy in
                 input.withOptionalBase { x in
                     gradInput.withOptionalMutableBase { gx in
-                        rowWeight.withUnsafeBufferPointer { wb in
+                        orderedWeight.withUnsafeBufferPointer { wb in
                             Engine.parallelWorkers(workers) { worker in
                                 let dW = acc.baseAddress! + worker * stride
                                 let dB = dW + weightCount
-                                let scratch = Scratch(g)
-                                let gradPadded = UnsafeMutablePointer<Float>.allocate(capacity: gx == nil ? 0 : paddedExtent(g).product * g.inChannels)
+                                let scratch = Scratch(g, unfolding)
+                                let gradScratch = UnsafeMutablePointer<Float>.allocate(capacity: gx == nil ? 0 : unfolding.scratchCount(g))
                                 defer {
                                     scratch.deallocate()
-                                    gradPadded.deallocate()
+                                    gradScratch.deallocate()
                                 }
-                                func process(sample: Int, chunkIndex: Int) {
-                                    let start = chunkIndex * chunk
-                                    let length = min(chunk, outSpatial - start)
-                                    let dy = gy.baseAddress! + sample * g.outChannels * outSpatial + start
-                                    if x != nil {
-                                        vol2row(g, padded: scratch.padded, start: start, length: length, rows: scratch.rows)
-                                        BLAS.sgemm(m: g.outChannels, n: k, k: length, a: dy, lda: outSpatial,
-                                                   b: scratch.rows, ldb: k, beta: 1, c: dW, ldc: k)
-                                        for o in 0..<g.outChannels {
-                                            let row = dy + o * outSpatial
-                                            var total: Float = 0
-                                            for j in 0..<length { total += row[j] }
-                                            dB[o] += total
-                                        }
-                                    }
-                                    if gx != nil {
-                                        BLAS.sgemm(transposeA: true, m: length, n: k, k: g.outChannels, a: dy, lda: outSpatial,
-                                                   b: wb.baseAddress!, ldb: k, c: scratch.rows, ldc: k)
-                                        row2vol(g, rows: scratch.rows, start: start, length: length, padded: gradPadded)
-                                    }
-                                }
-                                var padded = -1
+                                var source: UnsafePointer<Float>?
+                                var preparedSample = -1
                                 for item in (items * worker / workers)..<(items * (worker + 1) / workers) {
                                     let sample = needsInputGradient ? item : item / chunks
-                                    if sample != padded {
-                                        if let x { pad(g, sample: x + sample * g.inChannels * inSpatial, into: scratch.padded) }
-                                        padded = sample
+                                    if let x, sample != preparedSample {
+                                        source = unfolding.prepare(g, sample: x + sample * sampleCount, scratch: scratch.prepared)
+                                        preparedSample = sample
                                     }
-                                    if needsInputGradient {
-                                        gradPadded.update(repeating: 0, count: paddedExtent(g).product * g.inChannels)
-                                        for chunkIndex in 0..<chunks { process(sample: sample, chunkIndex: chunkIndex) }
-                                        unpad(g, padded: gradPadded, into: gx! + sample * g.inChannels * inSpatial)
-                                    } else {
-                                        process(sample: sample, chunkIndex: item % chunks)
+                                    let foldTarget = unfolding == .channelsLast ? gradScratch : (gx.map { $0 + sample * sampleCount } ?? gradScratch)
+                                    if gx != nil { foldTarget.update(repeating: 0, count: unfolding.scratchCount(g)) }
+                                    for chunkIndex in needsInputGradient ? 0..<chunks : (item % chunks)..<(item % chunks + 1) {
+                                        let start = chunkIndex * chunk
+                                        let length = min(chunk, outSpatial - start)
+                                        let dy = gy.baseAddress! + sample * g.outChannels * outSpatial + start
+                                        if let source {
+                                            unfolding.unfold(g, source: source, start: start, length: length, into: scratch.unfolded)
+                                            unfolding.weightGradientGEMM(g, gradOutput: dy, ldd: outSpatial, unfolded: scratch.unfolded,
+                                                                         length: length, into: dW)
+                                            for o in 0..<g.outChannels {
+                                                let row = dy + o * outSpatial
+                                                var total: Float = 0
+                                                for j in 0..<length { total += row[j] }
+                                                dB[o] += total
+                                            }
+                                        }
+                                        if gx != nil {
+                                            unfolding.inputGradientGEMM(g, gradOutput: dy, ldd: outSpatial, weight: wb.baseAddress!,
+                                                                        length: length, into: scratch.unfolded)
+                                            unfolding.fold(g, scratch.unfolded, start: start, length: length, into: foldTarget)
+                                        }
                                     }
+                                    if let gx { unfolding.finishFolding(g, scratch: gradScratch, into: gx + sample * sampleCount) }
                                 }
                             }
                         }
@@ -362,15 +214,14 @@ public enum Conv3dKernels {
             }
         }
         guard wantsWeights else { return (gradInput, nil, nil) }
-        var rowOrderedGrad = [Float](repeating: 0, count: weightCount)
+        var orderedGrad = [Float](repeating: 0, count: weightCount)
         var biasGrad = [Float](repeating: 0, count: g.outChannels)
         for worker in 0..<workers {
             let base = worker * stride
-            for i in 0..<weightCount { rowOrderedGrad[i] += partials[base + i] }
+            for i in 0..<weightCount { orderedGrad[i] += partials[base + i] }
             for o in 0..<g.outChannels { biasGrad[o] += partials[base + weightCount + o] }
         }
-        let weightGrad = rowOrderedGrad.withUnsafeBufferPointer { tensorOrderedWeight(g, $0.baseAddress!) }
-        return (gradInput, weightGrad, Tensor(unchecked: [g.outChannels], biasGrad))
+        return (gradInput, unfolding.tensorWeight(g, orderedGrad), Tensor(unchecked: [g.outChannels], biasGrad))
     }
 
     // MARK: Reference

@@ -73,6 +73,15 @@ extension ActivationKernels.Kind: CustomTestStringConvertible {
         expectClose(dx.scalars, expected, rtol: 1e-5, atol: 1e-6, kind.testDescription)
     }
 
+    @Test(arguments: kinds)
+    func nanPropagates(_ kind: ActivationKernels.Kind) throws {
+        // As in PyTorch, NaN in gives NaN out (ReLU must not map it to 0).
+        let x = try Tensor(shape: [3], scalars: [.nan, 1, -1])
+        let y = ActivationKernels.forward(kind, x)
+        #expect(y.scalars[0].isNaN, "\(kind.testDescription)")
+        #expect(!y.scalars[1].isNaN && !y.scalars[2].isNaN)
+    }
+
     @Test func sigmoidIsStableAtExtremes() {
         #expect(ActivationKernels.sigmoid(-200) >= 0 && ActivationKernels.sigmoid(-200) < 1e-30)
         #expect(ActivationKernels.sigmoid(200) == 1)

@@ -242,10 +242,13 @@ import TestSupport
         #expect(c.scalars.allSatisfy { $0 == 0 })
     }
 
-    @Test(.disabled("bug: Tensor+MatMul.swift:26 passes lda/ldb = shape[1] = 0 for an empty matrix, failing BLAS.sgemm's precondition (BLAS.swift:23-24) instead of returning an empty [m, 0] / [0, n] result"))
-    func matmulWithEmptyOuterDimensionIsEmpty() throws {
+    /// Regression: an empty outer dimension used to pass lda/ldb = 0 to sgemm and fail its
+    /// precondition instead of returning an empty product.
+    @Test func matmulWithEmptyOuterDimensionIsEmpty() throws {
         let a = TestSupport.randomTensor([2, 3], seed: 18)
         #expect(try Tensor.matmul(a, Tensor(zeros: [3, 0])).shape == [2, 0])
         #expect(try Tensor.matmul(Tensor(zeros: [3, 0]), TestSupport.randomTensor([3, 2], seed: 19), transposeA: true).shape == [0, 2])
+        #expect(try Tensor.matmul(Tensor(zeros: [0, 3]), TestSupport.randomTensor([3, 2], seed: 20)).shape == [0, 2])
+        #expect(try Tensor.matmul(a, Tensor(zeros: [0, 3]), transposeB: true).shape == [2, 0])
     }
 }

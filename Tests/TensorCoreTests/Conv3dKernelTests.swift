@@ -224,15 +224,22 @@ enum ConvReference {
         #expect(Conv3dKernels.forward(g, input: Tensor(zeros: g.inputShape(0)), weight: w, bias: nil).shape == g.outputShape(0))
     }
 
-    @Test(.disabled("bug: Conv3dKernels.backward with an empty batch (N = 0) computes workers = min(Engine.threads, items) = 0, then Engine.parallelWorkers(0) runs body(0), whose loop bound items * worker / workers divides by zero (trap); hit by backwardWeights, and by backwardData once it is routed through backward"))
-    func emptyBatchBackwardIsEmptyOrZero() throws {
-        let g = try ConvCase.all[2].geometry()
+    /// Regression: an empty batch used to give zero workers and divide by zero in the
+    /// backward pass instead of returning an empty input gradient and zero weight gradients.
+    @Test(arguments: [ConvCase.all[2], ConvCase.chunkedSingleSample])
+    func emptyBatchBackwardIsEmptyOrZero(_ c: ConvCase) throws {
+        let g = try c.geometry()
         let w = TestSupport.randomTensor(g.weightShape, seed: 93)
         let x = Tensor(zeros: g.inputShape(0)), dy = Tensor(zeros: g.outputShape(0))
         #expect(Conv3dKernels.backwardData(g, gradOutput: dy, weight: w).shape == g.inputShape(0))
         let (dw, db) = Conv3dKernels.backwardWeights(g, input: x, gradOutput: dy)
         #expect(dw == Tensor(zeros: g.weightShape))
         #expect(db == Tensor(zeros: [g.outChannels]))
+        let both = Conv3dKernels.backward(g, input: x, gradOutput: dy, weight: w, needsInputGradient: true)
+        #expect(both.input?.shape == g.inputShape(0))
+        let (dw2, db2): (Tensor?, Tensor?) = (both.weight, both.bias)
+        #expect(dw2 == Tensor(zeros: g.weightShape))
+        #expect(db2 == Tensor(zeros: [g.outChannels]))
     }
 }
 

@@ -38,17 +38,28 @@ enum PoolReference {
         }
     }
 
-    /// Max values and first-maximum indices (within the plane), in window scan order.
+    /// Max values and indices (within the plane) by PyTorch's CPU rule, scanning the window in
+    /// (d, h, w) order from −∞: an element wins when `value > best || value.isNaN`, so the
+    /// first maximum wins ties, a NaN propagates, and the last NaN of a window is reported.
     static func maxPool(_ x: Tensor, kernel: Triple, stride: Triple) -> (values: [Float], indices: [Int]) {
         let inPlane = x.shape[2...].reduce(1, *)
         var values: [Float] = [], indices: [Int] = []
         forEachWindow(shape: x.shape, kernel: kernel, stride: stride) { plane, _, window in
-            var best = window[0]
-            for i in window where x.scalars[plane * inPlane + i] > x.scalars[plane * inPlane + best] { best = i }
-            values.append(x.scalars[plane * inPlane + best])
-            indices.append(best)
+            var best = -Float.infinity
+            var bestIndex = window[0]
+            for i in window {
+                let value = x.scalars[plane * inPlane + i]
+                if value > best || value.isNaN { (best, bestIndex) = (value, i) }
+            }
+            values.append(best)
+            indices.append(bestIndex)
         }
         return (values, indices)
+    }
+
+    /// Equal, counting NaN as equal to NaN.
+    static func sameValues(_ a: [Float], _ b: [Float]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
     }
 
     static func avgPool(_ x: Tensor, kernel: Triple, stride: Triple) -> [Double] {
@@ -97,6 +108,33 @@ enum PoolReference {
         let reference = PoolReference.maxPool(x, kernel: c.kernel, stride: c.stride)
         #expect(pooled.scalars == reference.values)
         #expect(indices.map(Int.init) == reference.indices)
+    }
+
+    @Test(arguments: PoolCase.all)
+    func maxPoolPropagatesNaN(_ c: PoolCase) throws {
+        let out = try Self.output(c)
+        // One element in 2·|window| is NaN: windows with none, one and several of them.
+        var x = TestSupport.randomTensor(c.shape, seed: 21)
+        var g = Xoshiro256StarStar(seed: 22)
+        let rate = 1 / Float(2 * c.kernel.product)
+        for i in 0..<x.count where g.nextUnitFloat() < rate { x[flat: i] = .nan }
+        let (pooled, indices) = Pool3dKernels.maxPool(x, kernel: c.kernel, stride: c.stride, output: out)
+        let reference = PoolReference.maxPool(x, kernel: c.kernel, stride: c.stride)
+        #expect(reference.values.contains { $0.isNaN } && reference.values.contains { !$0.isNaN })
+        #expect(PoolReference.sameValues(pooled.scalars, reference.values), "values \(c.name)")
+        #expect(indices.map(Int.init) == reference.indices, "indices \(c.name)")
+    }
+
+    @Test func maxPoolNaNBeatsLaterLargerValues() throws {
+        // NaN first, then larger values: the NaN must survive (it used to be replaced).
+        for k in [Triple(2), Triple(3)] {
+            var x = TestSupport.randomTensor([1, 1, k.d, k.h, k.w], seed: 23)
+            x[flat: 0] = .nan
+            x[flat: x.count - 1] = 100
+            let (pooled, indices) = Pool3dKernels.maxPool(x, kernel: k, stride: k, output: Triple(1))
+            #expect(pooled.scalars[0].isNaN, "kernel \(k)")
+            #expect(indices[0] == 0, "kernel \(k)")
+        }
     }
 
     @Test func maxPoolAllNegativeInfinityAndNaN() throws {

@@ -217,12 +217,11 @@ import TestSupport
         #expect(emptyError?.isInvalidArgument == true)
     }
 
-    @Test(.disabled("bug: Tensor+Shape.swift:98 concatenatingBatches reads part.shape[0] on rank-0 tensors and traps (index out of range) instead of throwing"))
-    func concatenatingScalarsThrows() {
-        // gatheringBatch and batch reject scalar tensors with a TensorError; so should this.
-        let error = #expect(throws: TensorError.self) {
-            try Tensor.concatenatingBatches([Tensor(scalar: 1), Tensor(scalar: 2)])
-        }
-        #expect(error?.isInvalidArgument == true || error?.isInvalidShape == true)
+    /// Regression: rank-0 parts used to trap (index out of range on `shape[0]`) instead of
+    /// throwing, unlike `batch` and `gatheringBatch`.
+    @Test func concatenatingScalarsThrows() {
+        #expect(throws: TensorError.self) { try Tensor.concatenatingBatches([Tensor(scalar: 1), Tensor(scalar: 2)]) }
+        #expect(throws: TensorError.self) { try Tensor.concatenatingBatches([Tensor(scalar: 1)]) }
+        #expect(throws: TensorError.self) { try Tensor.concatenatingBatches([Tensor(zeros: [1, 2]), Tensor(scalar: 1)]) }
     }
 }
