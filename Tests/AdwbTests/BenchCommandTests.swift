@@ -1,0 +1,41 @@
+import ArgumentParser
+import Benchmarks
+import Foundation
+import Testing
+@testable import adwb
+
+@Test func benchKernelNamesFollowThePeerScript() {
+    let names = Bench.kernels().map(\.name)
+    #expect(names == ["sgemm_1024", "sgemm_2048", "cae_encoder_forward", "cae_train_step", "sae_epoch_100k", "cae_encode_volume"])
+}
+
+@Test func benchReportHasTheStableJSONSchema() throws {
+    let report = try Bench.run(filters: ["sgemm_1024"])
+    #expect(Set(report.kernels.keys) == ["sgemm_1024"])
+    let timing = try #require(report.kernels["sgemm_1024"])
+    #expect(timing.ms > 0 && timing.runs == 5)
+    #expect((timing.gflops ?? 0) > 0)
+    #expect(report.peak_rss_mb > 0)
+    let object = try #require(JSONSerialization.jsonObject(with: JSONEncoder().encode(report)) as? [String: Any])
+    #expect(Set(object.keys) == ["threads", "peak_rss_mb", "kernels"])
+    let kernel = try #require((object["kernels"] as? [String: Any])?["sgemm_1024"] as? [String: Any])
+    #expect(Set(kernel.keys) == ["ms", "gflops", "runs"])
+}
+
+@Test func flopCountsMatchThePeerScript() {
+    // bench_peers.py: encoder 9.06 GFLOP for N=64 at 32³; volume 9.0 GFLOP; strided CAE 10.2 forward.
+    #expect(abs(64 * BenchModels.encoderFlops(32, 32, 32) / 1e9 - 9.06) < 0.01)
+    #expect(abs(BenchModels.encoderFlops(121, 145, 121) / 1e9 - 9.0) < 0.05)
+    #expect(abs(64 * (BenchModels.encoderFlops(32, 32, 32) + BenchModels.stridedDecoderFlops(32, 32, 32)) / 1e9 - 10.2) < 0.05)
+}
+
+@Test func threadsOptionIsValidated() {
+    #expect(throws: (any Error).self) { _ = try ADWorkbench.parseAsRoot(["bench", "--threads", "0"]) }
+    #expect(throws: (any Error).self) { _ = try ADWorkbench.parseAsRoot(["bench", "--no-such-flag"]) }
+    #expect((try? ADWorkbench.parseAsRoot(["bench", "--json", "--threads", "2", "--filter", "sgemm"])) is BenchCommand)
+}
+
+@Test func unknownFilterIsAnError() throws {
+    let command = try #require(try ADWorkbench.parseAsRoot(["bench", "--filter", "no_such_kernel"]) as? BenchCommand)
+    #expect(throws: ValidationError.self) { try command.run() }
+}

@@ -1,0 +1,42 @@
+import NeuralNet
+import Testing
+import TensorCore
+import TestSupport
+
+@Test func halfSumSquaredErrorMatchesDefinitionAndFiniteDifferences() throws {
+    let p = TestSupport.randomTensor([3, 4], seed: 1)
+    let t = TestSupport.randomTensor([3, 4], seed: 2)
+    let loss = try Loss.halfSumSquaredError(p, t)
+    var expected = 0.0
+    for (a, b) in zip(p.scalars, t.scalars) { expected += Double(a - b) * Double(a - b) }
+    #expect(abs(Double(loss.value) - 0.5 * expected / 3) < 1e-5)
+    let numeric = TestSupport.numericalGradient(of: { x in Double(try! Loss.halfSumSquaredError(x, t).value) }, at: p, step: 1e-2)
+    #expect(TestSupport.isClose(loss.gradient, numeric, rtol: 1e-2, atol: 1e-3))
+    #expect(throws: TensorError.self) { try Loss.halfSumSquaredError(p, TestSupport.randomTensor([4, 3], seed: 3)) }
+}
+
+@Test func reluAndLeakyReluKeepNaNAsPyTorchDoes() throws {
+    let x = try Tensor(shape: [4], scalars: [-1, .nan, 2, 0])
+    let relu = try ReLU().forward(x, mode: .inference)
+    #expect(relu.scalars[0] == 0 && relu.scalars[1].isNaN && relu.scalars[2] == 2 && relu.scalars[3] == 0)
+    let leaky = try LeakyReLU(slope: 0.1).forward(x, mode: .inference)
+    #expect(abs(leaky.scalars[0] + 0.1) < 1e-7 && leaky.scalars[1].isNaN && leaky.scalars[2] == 2)
+}
+
+@Test func firstTrainableLayerSkipsOnlyTheInputGradient() throws {
+    // accumulateParameterGradients on a Sequential whose first layer has no parameters.
+    var generator = Xoshiro256StarStar(seed: 4)
+    let make = { (generator: inout Xoshiro256StarStar) in
+        Sequential([Flatten(), Dense(inFeatures: 8, outFeatures: 3, using: &generator), Tanh(), Dense(inFeatures: 3, outFeatures: 2, using: &generator)])
+    }
+    var copy = generator
+    let a = make(&generator)
+    let b = make(&copy)
+    let x = TestSupport.randomTensor([5, 2, 4], seed: 5)
+    let g = TestSupport.randomTensor([5, 2], seed: 6)
+    _ = try a.forward(x, mode: .training)
+    _ = try b.forward(x, mode: .training)
+    _ = try a.backward(g)
+    try b.accumulateParameterGradients(g)
+    for (p, q) in zip(a.parameters(), b.parameters()) { #expect(p.gradient == q.gradient) }
+}
