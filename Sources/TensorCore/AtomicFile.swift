@@ -18,7 +18,8 @@ public enum FileWriteError: Error, CustomStringConvertible {
 public enum AtomicFile {
     public static func write(_ data: Data, to url: URL) throws {
         let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        // Unique per process and per call, so concurrent writers never share a temporary.
+        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UUID().uuidString)")
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw FileWriteError.cannotWrite(path: url.path, reason: String(cString: strerror(errno))) }
         var failure: String?

@@ -50,6 +50,7 @@ public enum Conv3dKernels {
         let n = input.shape[0]
         precondition(input.shape == g.inputShape(n), "conv3d forward: input \(input.shape) vs \(g.inputShape(n))")
         precondition(weight.shape == g.weightShape, "conv3d forward: weight \(weight.shape) vs \(g.weightShape)")
+        precondition(bias == nil || bias!.shape == [g.outChannels], "conv3d forward: bias \(bias!.shape) vs [\(g.outChannels)]")
         let unfolding = ConvUnfolding.choose(g)
         let outSpatial = g.output.product
         let chunk = chunkLength(g)

@@ -16,7 +16,8 @@ public enum Engine {
     }
 
     /// Sets the thread count for our kernels (and for the LAPACK calls that use OpenBLAS's
-    /// own threads). Call before compute starts.
+    /// own threads). A process-wide setting: call it once at start-up, before compute starts
+    /// (results are reproducible for a given count, so it must not change mid-run).
     public static func setThreads(_ count: Int) {
         precondition(count >= 1, "thread count must be at least 1, got \(count)")
         configuredThreads = count
@@ -24,7 +25,9 @@ public enum Engine {
 
     /// Runs `body` with OpenBLAS's internal thread pool at `threads` (for LAPACK routines,
     /// which parallelise inside), then returns it to one thread: everywhere else the
-    /// workbench splits GEMMs across its own workers (see `BLAS.parallelSgemm`).
+    /// workbench splits GEMMs across its own workers (see `BLAS.parallelSgemm`). The pool size
+    /// is global to OpenBLAS, so call this from the coordinating thread, never from inside a
+    /// parallel region.
     public static func withLibraryThreads<R>(_ body: () throws -> R) rethrows -> R {
         _ = singleThreadedLibrary
         openblas_set_num_threads(Int32(threads))

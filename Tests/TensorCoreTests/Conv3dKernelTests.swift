@@ -33,6 +33,13 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         ConvCase(name: "chunked, unit W stride, 80→2", inChannels: 80, outChannels: 2, kernel: Triple(3), stride: Triple(1), padding: Triple(1), input: Triple(4, 5, 7)),
         ConvCase(name: "chunked, W stride 2, 80→1", inChannels: 80, outChannels: 1, kernel: Triple(3), stride: Triple(1, 1, 2), padding: Triple(1), input: Triple(4, 6, 9)),
         chunkedSingleSample,
+        // kW·C_in >= 16: the channels-last (vol2row) unfolding; the cases above with few
+        // input channels use the planar (vol2col) one.
+        ConvCase(name: "channels-last k3 s2 p1, 6→2", inChannels: 6, outChannels: 2, kernel: Triple(3), stride: Triple(2), padding: Triple(1), input: Triple(5, 6, 7)),
+        ConvCase(name: "channels-last k(1,2,4) s(1,2,3) p(0,1,2), 4→3", inChannels: 4, outChannels: 3, kernel: Triple(1, 2, 4), stride: Triple(1, 2, 3), padding: Triple(0, 1, 2), input: Triple(3, 5, 9)),
+        ConvCase(name: "channels-last k2 s1 p(0,1,2), 8→2, batch 3", inChannels: 8, outChannels: 2, kernel: Triple(2), stride: Triple(1), padding: Triple(0, 1, 2), input: Triple(3, 4, 5), batch: 3),
+        // Planar unfolding (kW·C_in = 15) with K = 2160 rows: several chunks per sample.
+        ConvCase(name: "chunked planar k(12,12,1) p(6,6,0), 15→2", inChannels: 15, outChannels: 2, kernel: Triple(12, 12, 1), stride: Triple(1), padding: Triple(6, 6, 0), input: Triple(4, 4, 9)),
     ]
 
     /// One sample with several chunks: fewer samples than threads, so the kernels split the
@@ -42,7 +49,9 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         padding: Triple(1), input: Triple(4, 5, 7), batch: 1)
 
     /// Cases whose full column matrix exceeds the kernels' 512 KiB per-worker buffer budget.
-    static var chunked: [ConvCase] { all.filter { $0.inChannels == 80 } }
+    static var chunked: [ConvCase] {
+        all.filter { c in (try? c.geometry()).map { $0.columnRows * $0.output.product * MemoryLayout<Float>.size > 512 * 1024 } ?? false }
+    }
 }
 
 /// Direct Double references for convolution, written over flat row-major arrays.
@@ -134,6 +143,7 @@ enum ConvReference {
     @Test func chunkedCasesReallySpanSeveralChunks() throws {
         // Chunks hold at least 64 positions and at most a 512 KiB slice of the K x P column
         // matrix; these cases exceed both, so every pass runs over several chunks per sample.
+        #expect(ConvCase.chunked.count == 4)
         for c in ConvCase.chunked {
             let g = try c.geometry()
             #expect(g.output.product > 64, "\(c.name)")

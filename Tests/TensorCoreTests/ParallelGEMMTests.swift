@@ -2,9 +2,9 @@ import Testing
 import TensorCore
 import TestSupport
 
-/// `BLAS.parallelSgemm` splits rows or columns across workers; every transpose combination
-/// and a strided sub-matrix must give what one `sgemm` call gives.
-@Suite(.serialized) struct ParallelGEMMTests {
+/// `BLAS.parallelSgemm` splits rows or columns across the default workers; every transpose
+/// combination and a strided sub-matrix must give what one `sgemm` call gives.
+struct ParallelGEMMTests {
     @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
     func splitMatchesSingleCall(transposes: (Bool, Bool)) throws {
         let (ta, tb) = transposes
@@ -14,7 +14,6 @@ import TestSupport
             let b = TestSupport.randomTensor([(tb ? n : k) * ldb], seed: 2)
             var single = TestSupport.randomTensor([m * ldc], seed: 3)
             var split = single
-            Engine.setThreads(2)
             a.withUnsafeBufferPointer { ap in
                 b.withUnsafeBufferPointer { bp in
                     single.withUnsafeMutableBufferPointer { cp in

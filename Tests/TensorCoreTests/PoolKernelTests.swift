@@ -16,6 +16,9 @@ struct PoolCase: Sendable, CustomTestStringConvertible {
         PoolCase(name: "k3 s(1,2,1) overlapping", shape: [2, 2, 5, 5, 4], kernel: Triple(3), stride: Triple(1, 2, 1)),
         PoolCase(name: "k(2,3,1) s1 overlapping, anisotropic", shape: [1, 3, 3, 5, 4], kernel: Triple(2, 3, 1), stride: Triple(1)),
         PoolCase(name: "k(1,2,3) s(2,1,2)", shape: [2, 1, 4, 3, 7], kernel: Triple(1, 2, 3), stride: Triple(2, 1, 2)),
+        // Output W >= 8: the vectorised 2x2x2 path (eight outputs at a time) plus a scalar tail.
+        PoolCase(name: "k2 s2 vector block + tail", shape: [1, 2, 4, 5, 21], kernel: Triple(2), stride: Triple(2)),
+        PoolCase(name: "k2 s2 two vector blocks, odd W", shape: [2, 1, 2, 2, 33], kernel: Triple(2), stride: Triple(2)),
     ]
 }
 
