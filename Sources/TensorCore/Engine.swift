@@ -1,5 +1,4 @@
 import COpenBLAS
-import Dispatch
 import Foundation
 
 /// Process-wide compute settings shared by every kernel: how many threads the workbench's
@@ -35,6 +34,23 @@ public enum Engine {
         return try body()
     }
 
+    /// Re-executes the current program with `OPENBLAS_NUM_THREADS=1` unless that variable is
+    /// already set; returns normally (doing nothing) when it is set or the exec fails.
+    ///
+    /// OpenBLAS starts one thread per core when it is loaded, before `main` runs, and each
+    /// spins (`sched_yield`) for about 2^28 cycles before sleeping. `setThreads`/the workers
+    /// keep OpenBLAS single-threaded, but those first spinning threads still take a core for
+    /// the first few hundred milliseconds (measured: the first benchmark kernel ran at half
+    /// speed). With the variable set at load, OpenBLAS creates no pool; `withLibraryThreads`
+    /// still grows one on demand for LAPACK. Call it first thing in `main`.
+    public static func relaunchWithSingleThreadedBLASIfNeeded() {
+        #if os(Linux)
+        guard getenv("OPENBLAS_NUM_THREADS") == nil else { return }
+        setenv("OPENBLAS_NUM_THREADS", "1", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        #endif
+    }
+
     /// Tunes glibc's allocator for large, short-lived tensors: by default every block over
     /// 32 MiB is a fresh `mmap`, page-faulted in 4 KiB pages on first touch and unmapped when
     /// freed, which costs tens of milliseconds per activation of a volume batch on each
@@ -63,15 +79,8 @@ public enum Engine {
     /// given thread count. OpenBLAS runs single-threaded inside each worker.
     public static func parallelWorkers(_ workers: Int, _ body: (Int) -> Void) {
         _ = singleThreadedLibrary
-        if workers <= 1 {
-            body(0)
-            return
-        }
-        // concurrentPerform returns only after every iteration has finished, so `body` never
-        // outlives this call; kernels hand each worker disjoint memory or per-worker state.
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: workers, execute: unsafeBitCast(body, to: (@Sendable (Int) -> Void).self))
-        }
+        // Kernels hand each worker disjoint memory or per-worker state.
+        WorkerPool.shared.run(workers, body)
     }
 
     /// OpenBLAS starts with one thread per core; the workbench runs it single-threaded

@@ -83,5 +83,6 @@ struct VersionCommand: ParsableCommand {
     }
 }
 
+Engine.relaunchWithSingleThreadedBLASIfNeeded()
 Engine.tuneAllocatorForLargeTensors()
 ADWorkbench.main()
