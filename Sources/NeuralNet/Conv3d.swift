@@ -136,7 +136,9 @@ public final class ConvTranspose3d: Layer {
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         let g = try geometry(for: x, "ConvTranspose3d(\(inChannels) -> \(outChannels))")
         input = mode == .training ? x : nil
-        return try Conv3dKernels.backwardData(g, gradOutput: x, weight: weight.value).addingBias(bias.value, axis: 1)
+        var y = Conv3dKernels.backwardData(g, gradOutput: x, weight: weight.value)
+        try y.addBias(bias.value, axis: 1)
+        return y
     }
 
     public func backward(_ gradOutput: Tensor) throws -> Tensor {
@@ -154,7 +156,7 @@ public final class ConvTranspose3d: Layer {
         let g = try geometry(for: x, "ConvTranspose3d.backward")
         try gradOutput.checkShape(g.inputShape(x.shape[0]), "ConvTranspose3d.backward")
         weight.accumulate(Conv3dKernels.backwardWeights(g, input: gradOutput, gradOutput: x).weight)
-        bias.accumulate(try channelSums(gradOutput))
+        bias.accumulate(try gradOutput.channelSums())
         return g
     }
 
@@ -162,22 +164,4 @@ public final class ConvTranspose3d: Layer {
         visit(joinPath(prefix, "weight"), .parameter(weight))
         visit(joinPath(prefix, "bias"), .parameter(bias))
     }
-}
-
-/// Sum of `[N, C, ...]` over every axis but the channel axis: `[C]`.
-func channelSums(_ x: Tensor) throws -> Tensor {
-    let (n, c) = (x.shape[0], x.shape[1])
-    let inner = x.count / max(1, n * c)
-    var sums = [Double](repeating: 0, count: c)
-    x.withUnsafeBufferPointer { p in
-        for s in 0..<n {
-            for ch in 0..<c {
-                let base = (s * c + ch) * inner
-                var total: Float = 0
-                for i in 0..<inner { total += p[base + i] }
-                sums[ch] += Double(total)
-            }
-        }
-    }
-    return try Tensor(shape: [c], scalars: sums.map { Float($0) })
 }

@@ -16,10 +16,10 @@ public enum Loss {
     public static func meanSquaredError(_ prediction: Tensor, _ target: Tensor) throws -> LossValue {
         try target.checkShape(prediction.shape, "meanSquaredError target")
         let scale = 2 / Float(max(1, prediction.count))
-        var total = 0.0
-        let gradient = try prediction.zipMap(target, "meanSquaredError") { $0 - $1 }
-        for d in gradient.scalars { total += Double(d * d) }
-        return LossValue(value: Float(total / Double(max(1, prediction.count))), gradient: gradient.parallelMap { $0 * scale })
+        let gradient = try prediction.parallelZipMap(target, "meanSquaredError") { ($0 - $1) * scale }
+        // Σ(p − t)² recovered from the gradient: (g / scale)².
+        let total = gradient.sumOfSquares() / Double(scale * scale)
+        return LossValue(value: Float(total / Double(max(1, prediction.count))), gradient: gradient)
     }
 
     /// Half the squared error summed over features, averaged over samples: the
@@ -31,9 +31,7 @@ public enum Loss {
         try target.checkShape(prediction.shape, "halfSumSquaredError target")
         let n = Float(max(1, prediction.shape.first ?? 1))
         let difference = try prediction.parallelZipMap(target, "halfSumSquaredError") { $0 - $1 }
-        var total = 0.0
-        for d in difference.scalars { total += Double(d * d) }
-        return LossValue(value: Float(0.5 * total / Double(n)), gradient: difference.parallelMap { $0 / n })
+        return LossValue(value: Float(0.5 * difference.sumOfSquares() / Double(n)), gradient: difference.parallelMap { $0 / n })
     }
 
     /// Binary cross-entropy on probabilities (after a sigmoid), mean over elements, as

@@ -115,8 +115,11 @@ public enum ConvUnfolding: Sendable, Equatable {
                 if c == 1 {
                     target.update(from: source, count: g.input.w)
                 } else {
-                    for w in 0..<g.input.w {
-                        for channel in 0..<c { target[w * c + channel] = source[channel * inSpatial + w] }
+                    // Channel-outer, so the NCDHW side streams; the channels-last side is a
+                    // small [W, C] block that stays in L1.
+                    for channel in 0..<c {
+                        let plane = source + channel * inSpatial
+                        for w in 0..<g.input.w { target[w * c + channel] = plane[w] }
                     }
                 }
             }
@@ -133,8 +136,11 @@ public enum ConvUnfolding: Sendable, Equatable {
             for y in 0..<g.input.h {
                 let target = x + (z * g.input.h + y) * g.input.w
                 let source = padded + (((z + g.padding.d) * p.h + y + g.padding.h) * p.w + g.padding.w) * c
-                for w in 0..<g.input.w {
-                    for channel in 0..<c { target[channel * inSpatial + w] += source[w * c + channel] }
+                // Channel-outer: writing the C planes in lockstep, 16 KiB apart, made this loop
+                // two thirds of a transposed convolution's time (cache-set aliasing).
+                for channel in 0..<c {
+                    let plane = target + channel * inSpatial
+                    for w in 0..<g.input.w { plane[w] += source[w * c + channel] }
                 }
             }
         }

@@ -50,26 +50,61 @@ extension Tensor {
     /// for features `[N, F]` and `axis: 1`, one per feature.
     /// - Throws: when `bias` is not `[shape[axis]]`.
     public func addingBias(_ bias: Tensor, axis: Int) throws -> Tensor {
-        guard axis >= 0 && axis < rank else {
-            throw TensorError.invalidArgument(operation: "addingBias", reason: "axis \(axis) out of range for shape \(shape)")
-        }
-        try bias.checkShape([shape[axis]], "addingBias")
         var result = self
-        let outer = shape[..<axis].reduce(1, *)
+        try result.addBias(bias, axis: axis)
+        return result
+    }
+
+    /// In-place `addingBias(_:axis:)`; planes are split across the kernel threads.
+    public mutating func addBias(_ bias: Tensor, axis: Int) throws {
+        guard axis >= 0 && axis < rank else {
+            throw TensorError.invalidArgument(operation: "addBias", reason: "axis \(axis) out of range for shape \(shape)")
+        }
+        try bias.checkShape([shape[axis]], "addBias")
         let channels = shape[axis]
         let inner = shape[(axis + 1)...].reduce(1, *)
-        result.withUnsafeMutableBufferPointer { out in
+        let planes = shape[...axis].reduce(1, *)
+        withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress!
             bias.withUnsafeBufferPointer { b in
-                for o in 0..<outer {
-                    for c in 0..<channels {
-                        let base = (o * channels + c) * inner
-                        let value = b[c]
-                        for i in 0..<inner { out[base + i] += value }
+                Engine.parallelRanges(planes, minimumPerWorker: Swift.max(1, Tensor.parallelGrain / Swift.max(1, inner))) { range in
+                    for plane in range {
+                        let value = b[plane % channels]
+                        let row = base + plane * inner
+                        for i in 0..<inner { row[i] += value }
                     }
                 }
             }
         }
-        return result
+    }
+
+    /// Sums of `[N, C, ...]` over every axis except axis 1: `[C]` (per-channel totals, as the
+    /// bias gradient of a convolution). Each (sample, channel) plane is summed by one worker
+    /// and the planes are added in order, so the result is reproducible.
+    public func channelSums() throws -> Tensor {
+        guard rank >= 2 else {
+            throw TensorError.invalidShape(operation: "channelSums", shape: shape, reason: "expected [N, C, ...]")
+        }
+        let (n, c) = (shape[0], shape[1])
+        let inner = count / Swift.max(1, n * c)
+        var planeSums = [Double](repeating: 0, count: n * c)
+        planeSums.withUnsafeMutableBufferPointer { sums in
+            let target = sums.baseAddress!
+            withUnsafeBufferPointer { x in
+                let source = x.baseAddress!
+                Engine.parallelRanges(n * c, minimumPerWorker: Swift.max(1, Tensor.parallelGrain / Swift.max(1, inner))) { range in
+                    for plane in range {
+                        let row = source + plane * inner
+                        var total: Float = 0
+                        for i in 0..<inner { total += row[i] }
+                        target[plane] = Double(total)
+                    }
+                }
+            }
+        }
+        var totals = [Double](repeating: 0, count: c)
+        for plane in 0..<(n * c) { totals[plane % c] += planeSums[plane] }
+        return Tensor(unchecked: [c], totals.map { Float($0) })
     }
 
     /// True when every element is finite (no NaN, no infinity).

@@ -7,6 +7,28 @@ extension Tensor {
         return Float(total)
     }
 
+    /// `Σ x²` in Double, accumulated in fixed-size blocks split across the kernel threads
+    /// (blocks are added in order, so the result does not depend on the thread count).
+    public func sumOfSquares() -> Double {
+        let block = Tensor.parallelGrain
+        let blocks = (count + block - 1) / block
+        var partial = [Double](repeating: 0, count: blocks)
+        partial.withUnsafeMutableBufferPointer { sums in
+            let target = sums.baseAddress!
+            withUnsafeBufferPointer { x in
+                let source = x.baseAddress!
+                Engine.parallelRanges(blocks) { range in
+                    for b in range {
+                        var total: Float = 0
+                        for i in (b * block)..<Swift.min(count, (b + 1) * block) { total += source[i] * source[i] }
+                        target[b] = Double(total)
+                    }
+                }
+            }
+        }
+        return partial.reduce(0, +)
+    }
+
     public func mean() -> Float { count == 0 ? .nan : Float(Double(sum()) / Double(count)) }
 
     public func max() -> Float { scalars.max() ?? -.infinity }
