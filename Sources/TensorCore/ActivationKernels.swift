@@ -18,14 +18,6 @@ public enum ActivationKernels {
         }
     }
 
-    /// Numerically stable logistic function.
-    @inlinable
-    public static func sigmoid(_ x: Float) -> Float {
-        if x >= 0 { return 1 / (1 + expf(-x)) }
-        let e = expf(x)
-        return e / (1 + e)
-    }
-
     /// `f(x)` for every element.
     public static func forward(_ kind: Kind, _ x: Tensor) -> Tensor {
         Tensor(uninitializedShape: x.shape) { out in
@@ -40,7 +32,7 @@ public enum ActivationKernels {
                     case let .leakyRelu(slope):
                         for i in range { o[i] = input[i] < 0 ? slope * input[i] : input[i] }
                     case .sigmoid:
-                        for i in range { o[i] = sigmoid(input[i]) }
+                        for i in range { o[i] = FastMath.sigmoid(input[i]) }
                     case .tanh:
                         for i in range { o[i] = tanhf(input[i]) }
                     }

@@ -83,11 +83,11 @@ extension ActivationKernels.Kind: CustomTestStringConvertible {
     }
 
     @Test func sigmoidIsStableAtExtremes() {
-        #expect(ActivationKernels.sigmoid(-200) >= 0 && ActivationKernels.sigmoid(-200) < 1e-30)
-        #expect(ActivationKernels.sigmoid(200) == 1)
-        #expect(ActivationKernels.sigmoid(0) == 0.5)
+        #expect(FastMath.sigmoid(-200) == 0)
+        #expect(FastMath.sigmoid(200) == 1)
+        #expect(FastMath.sigmoid(0) == 0.5)
         for x in stride(from: Float(-20), through: 20, by: 0.37) {
-            #expect(abs(Double(ActivationKernels.sigmoid(x)) - Self.reference(.sigmoid, Double(x))) <= 1e-7)
+            #expect(abs(Double(FastMath.sigmoid(x)) - Self.reference(.sigmoid, Double(x))) <= 2e-7)
         }
     }
 
