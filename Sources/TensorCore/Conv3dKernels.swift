@@ -6,16 +6,19 @@
 /// dUnfolded      = Wᵀ · dOut, folded back into dInput
 /// ```
 /// `out` and `dOut` stay in the tensor's own `[C_out, P]` layout. The unfolded matrix is never
-/// built whole: positions go in chunks of at most `rowBudgetBytes` (inside a core's L2), each
-/// worker reusing its buffers. Workers own fixed samples or fixed chunks, and per-worker partial
-/// sums are combined in worker order, so results are bit-reproducible for a given thread count.
+/// built whole: positions go in short chunks, each worker reusing its buffers. Workers own
+/// fixed samples or fixed chunks, and per-worker partial sums are combined in worker order,
+/// so results are bit-reproducible for a given thread count.
 public enum Conv3dKernels {
-    /// Bytes of one worker's unfolded-chunk buffer.
-    public static let rowBudgetBytes = 512 * 1024
-
-    /// Output positions per chunk for `geometry`.
+    /// Output positions per chunk.
+    ///
+    /// Set by measurement of Debian's OpenBLAS 0.3.21 (Cooperlake kernels) on the benchmark's
+    /// shapes, not by cache size: its small-matrix path, which skips packing, takes the
+    /// channels-last GEMMs up to 32 positions (C_out 32, K 432: ~100 GFLOP/s per core for all
+    /// three passes against 70–78 at 303 positions), while the planar GEMMs (few input
+    /// channels, K = 27) peak near 256 positions (~105 GFLOP/s forward).
     static func chunkLength(_ g: ConvGeometry) -> Int {
-        min(g.output.product, max(64, rowBudgetBytes / (MemoryLayout<Float>.size * g.columnRows)))
+        min(g.output.product, ConvUnfolding.choose(g) == .channelsLast ? 32 : 256)
     }
 
     // MARK: Convolution passes
