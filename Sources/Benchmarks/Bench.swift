@@ -44,7 +44,8 @@ public enum Bench {
                 return {
                     model.zeroGradients()
                     let loss = try Loss.meanSquaredError(try model.forward(x, mode: .training), x)
-                    _ = try model.backward(loss.gradient)
+                    // The input needs no gradient (as in PyTorch, where it does not require grad).
+                    try model.accumulateParameterGradients(loss.gradient)
                     optimizer.step()
                 }
             },

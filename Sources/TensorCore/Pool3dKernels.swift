@@ -21,7 +21,8 @@ public enum Pool3dKernels {
         let (n, c) = (input.shape[0], input.shape[1])
         let inDims = Triple(input.shape[2], input.shape[3], input.shape[4])
         let (inPlane, outPlane) = (inDims.product, output.product)
-        var indices = [Int32](repeating: 0, count: n * c * outPlane)
+        // Every index is written below, so the buffer is not zero-filled first.
+        var indices = [Int32](unsafeUninitializedCapacity: n * c * outPlane) { _, initialized in initialized = n * c * outPlane }
         let pooled = Tensor(uninitializedShape: [n, c, output.d, output.h, output.w]) { out in
             let outBase = out.baseAddress!
             input.withUnsafeBufferPointer { x in
