@@ -48,6 +48,21 @@ public final class Conv3d: Layer {
         return Conv3dKernels.forward(g, input: x, weight: weight.value, bias: bias.value)
     }
 
+    /// This convolution followed by `pool` (2×2×2, stride 2) in one pass, which never
+    /// materialises the convolution's output; `pool` keeps its indices for `backward`, so the
+    /// two layers' backward passes run unchanged. Falls back to the two separate passes when
+    /// the pooling window differs or the output is too small to pool.
+    func forwardMaxPooled(_ x: Tensor, pool: MaxPool3d, mode: Mode) throws -> Tensor {
+        let g = try geometry(for: x, "Conv3d(\(inChannels) -> \(outChannels))")
+        guard pool.isFusable, min(g.output.d, g.output.h, g.output.w) >= 2 else {
+            return try pool.forward(try forward(x, mode: mode), mode: mode)
+        }
+        input = mode == .training ? x : nil
+        let (pooled, indices) = Conv3dKernels.forwardMaxPooled(g, input: x, weight: weight.value, bias: bias.value)
+        pool.record(inputShape: g.outputShape(x.shape[0]), indices: indices, mode: mode)
+        return pooled
+    }
+
     public func backward(_ gradOutput: Tensor) throws -> Tensor {
         try backward(gradOutput, needsInputGradient: true)!
     }

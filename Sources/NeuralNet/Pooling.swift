@@ -25,6 +25,14 @@ public final class MaxPool3d: Layer {
         return pooled
     }
 
+    /// True for the 2×2×2, stride-2 window that `Conv3d.forwardMaxPooled` can fuse.
+    var isFusable: Bool { kernel == Triple(2) && stride == Triple(2) }
+
+    /// Keeps what `backward` needs after a fused convolution + pooling forward pass.
+    func record(inputShape: [Int], indices: [Int32], mode: Mode) {
+        cache = mode == .training ? (inputShape, indices) : nil
+    }
+
     public func backward(_ gradOutput: Tensor) throws -> Tensor {
         let (inputShape, indices) = try cached(cache, "MaxPool3d")
         guard gradOutput.count == indices.count, gradOutput.rank == 5, gradOutput.shape[0...1] == inputShape[0...1] else {

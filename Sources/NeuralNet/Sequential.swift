@@ -2,11 +2,14 @@ import TensorCore
 
 /// Layers applied in order; children are named `0`, `1`, ... as in `torch.nn.Sequential`.
 ///
-/// One rewrite is applied when running: a non-decreasing activation (ReLU, leaky ReLU,
-/// sigmoid, tanh) directly followed by `MaxPool3d` runs as pooling then activation. Both
-/// orders give identical outputs and route identical gradients (the window's maximum is
-/// the same element before and after a monotone function), and the activation then
-/// touches 1/8 of the values for 2×2×2 pooling. State names are unaffected.
+/// Two rewrites are applied when running, neither of which changes a value or a gradient:
+/// 1. A non-decreasing activation (ReLU, leaky ReLU, sigmoid, tanh) directly followed by
+///    `MaxPool3d` runs as pooling then activation. Both orders give identical outputs and
+///    route identical gradients (the window's maximum is the same element before and after a
+///    monotone function), and the activation then touches 1/8 of the values for 2×2×2 pooling.
+/// 2. A `Conv3d` then directly followed by a 2×2×2 `MaxPool3d` runs fused
+///    (`Conv3d.forwardMaxPooled`), never writing the convolution's full-size output.
+/// State names are unaffected.
 public final class Sequential: Layer {
     public let layers: [any Layer]
     /// `layers` in the order they run, after the activation/pooling rewrite.
@@ -31,7 +34,17 @@ public final class Sequential: Layer {
 
     public func forward(_ input: Tensor, mode: Mode) throws -> Tensor {
         var x = input
-        for layer in executionOrder { x = try layer.forward(x, mode: mode) }
+        var index = 0
+        while index < executionOrder.count {
+            if index + 1 < executionOrder.count, let conv = executionOrder[index] as? Conv3d,
+               let pool = executionOrder[index + 1] as? MaxPool3d {
+                x = try conv.forwardMaxPooled(x, pool: pool, mode: mode)
+                index += 2
+            } else {
+                x = try executionOrder[index].forward(x, mode: mode)
+                index += 1
+            }
+        }
         return x
     }
 

@@ -23,23 +23,45 @@ public enum Conv3dKernels {
 
     // MARK: Convolution passes
 
-    /// Per-worker buffers: scratch for preparing a sample and one unfolded chunk.
+    /// Per-worker buffers: scratch for preparing a sample, one unfolded chunk, and an optional
+    /// output slab (for fused pooling).
     struct Scratch {
         let prepared: UnsafeMutablePointer<Float>
         let unfolded: UnsafeMutablePointer<Float>
+        let slab: UnsafeMutablePointer<Float>
 
-        init(prepared: UnsafeMutablePointer<Float>, unfolded: UnsafeMutablePointer<Float>) {
-            (self.prepared, self.unfolded) = (prepared, unfolded)
-        }
-
-        init(_ g: ConvGeometry, _ unfolding: ConvUnfolding) {
-            prepared = .allocate(capacity: unfolding.scratchCount(g))
+        init(_ g: ConvGeometry, _ unfolding: ConvUnfolding, prepared: UnsafeMutablePointer<Float>? = nil, slab: Int = 0) {
+            self.prepared = prepared ?? .allocate(capacity: unfolding.scratchCount(g))
             unfolded = .allocate(capacity: g.columnRows * Conv3dKernels.chunkLength(g))
+            self.slab = .allocate(capacity: slab)
         }
 
-        func deallocate() {
-            prepared.deallocate()
+        /// Frees the buffers (the prepared sample only when this scratch allocated it).
+        func deallocate(ownsPrepared: Bool = true) {
+            if ownsPrepared { prepared.deallocate() }
             unfolded.deallocate()
+            slab.deallocate()
+        }
+    }
+
+    /// Writes the convolution (with bias) of output positions `start..<start+length` of one
+    /// prepared sample into `out[C_out, length]` (row stride `ldc`), chunk by chunk.
+    static func convolve(
+        _ g: ConvGeometry, _ unfolding: ConvUnfolding, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        source: UnsafePointer<Float>, buffer: UnsafeMutablePointer<Float>, start: Int, length: Int,
+        out: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        let chunk = chunkLength(g)
+        var offset = 0
+        while offset < length {
+            let count = min(chunk, length - offset)
+            unfolding.unfold(g, source: source, start: start + offset, length: count, into: buffer)
+            if let bias {
+                for o in 0..<g.outChannels { (out + o * ldc + offset).update(repeating: bias[o], count: count) }
+            }
+            unfolding.outputGEMM(g, weight: weight, unfolded: buffer, length: count, accumulate: bias != nil,
+                                 out: out + offset, ldc: ldc)
+            offset += count
         }
     }
 
@@ -57,46 +79,89 @@ public enum Conv3dKernels {
         let unfolding = ConvUnfolding.choose(g)
         let outSpatial = g.output.product
         let chunk = chunkLength(g)
-        let chunks = (outSpatial + chunk - 1) / chunk
         let w = unfolding.orderedWeight(g, weight)
         return Tensor(uninitializedShape: g.outputShape(n)) { out in
             let outBase = out.baseAddress!
             input.withUnsafeBufferPointer { xb in
                 w.withUnsafeBufferPointer { wb in
-                    func compute(_ sample: Int, _ chunkIndex: Int, _ source: UnsafePointer<Float>, _ buffer: UnsafeMutablePointer<Float>) {
-                        let start = chunkIndex * chunk
-                        let length = min(chunk, outSpatial - start)
-                        unfolding.unfold(g, source: source, start: start, length: length, into: buffer)
-                        let c = outBase + sample * g.outChannels * outSpatial + start
-                        if let bias {
-                            bias.withUnsafeBufferPointer { b in
-                                for o in 0..<g.outChannels { (c + o * outSpatial).update(repeating: b[o], count: length) }
-                            }
+                    bias.withOptionalBase { b in
+                        forEachItem(g, unfolding, samples: n, itemsPerSample: (outSpatial + chunk - 1) / chunk, input: xb.baseAddress!) {
+                            sample, item, source, scratch in
+                            let start = item * chunk
+                            convolve(g, unfolding, weight: wb.baseAddress!, bias: b, source: source, buffer: scratch.unfolded,
+                                     start: start, length: min(chunk, outSpatial - start),
+                                     out: outBase + sample * g.outChannels * outSpatial + start, ldc: outSpatial)
                         }
-                        unfolding.outputGEMM(g, weight: wb.baseAddress!, unfolded: buffer, length: length,
-                                             accumulate: bias != nil, out: c, ldc: outSpatial)
                     }
-                    forEachChunk(g, unfolding, samples: n, chunks: chunks, input: xb.baseAddress!, compute)
                 }
             }
         }
     }
 
-    /// Runs `compute(sample, chunk, prepared sample, unfolded buffer)` over every chunk of every
-    /// sample. Workers own whole samples when there are enough of them; a single large
-    /// sample (a whole volume) is prepared once and its chunks are split among the workers.
-    static func forEachChunk(
-        _ g: ConvGeometry, _ unfolding: ConvUnfolding, samples n: Int, chunks: Int, input: UnsafePointer<Float>,
-        _ compute: (Int, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+    /// Convolution followed by 2×2×2, stride-2 max pooling, without materialising the
+    /// convolution's output: each pair of output depth slices is computed into a per-worker
+    /// slab (a few hundred KiB, cache-resident) and pooled from there. Same values and the same
+    /// indices (into the convolution's output planes) as `forward` then `Pool3dKernels.maxPool`;
+    /// it saves writing and re-reading the largest tensor of an encoder (the first layer's
+    /// output, 134 MB on the benchmark batch).
+    /// - Returns: the pooled `[N, C_out, D'/2, H'/2, W'/2]` and, per pooled element, the flat
+    ///   index of its maximum within its `D'·H'·W'` convolution-output plane.
+    public static func forwardMaxPooled(_ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?) -> (Tensor, [Int32]) {
+        let n = input.shape[0]
+        precondition(input.shape == g.inputShape(n), "conv3d forwardMaxPooled: input \(input.shape) vs \(g.inputShape(n))")
+        precondition(weight.shape == g.weightShape && (bias == nil || bias!.shape == [g.outChannels]), "conv3d forwardMaxPooled: parameters")
+        precondition(g.output.d >= 2 && g.output.h >= 2 && g.output.w >= 2, "conv3d forwardMaxPooled: output \(g.output) too small to pool")
+        let unfolding = ConvUnfolding.choose(g)
+        let pooled = Triple(g.output.d / 2, g.output.h / 2, g.output.w / 2)
+        let slab = 2 * g.output.h * g.output.w
+        let pairPlane = pooled.h * pooled.w
+        let w = unfolding.orderedWeight(g, weight)
+        var indices = [Int32](unsafeUninitializedCapacity: n * g.outChannels * pooled.product) { _, initialized in
+            initialized = n * g.outChannels * pooled.product
+        }
+        let output = Tensor(uninitializedShape: [n, g.outChannels, pooled.d, pooled.h, pooled.w]) { out in
+            let outBase = out.baseAddress!
+            indices.withUnsafeMutableBufferPointer { idx in
+                let idxBase = idx.baseAddress!
+                input.withUnsafeBufferPointer { xb in
+                    w.withUnsafeBufferPointer { wb in
+                        bias.withOptionalBase { b in
+                            forEachItem(g, unfolding, samples: n, itemsPerSample: pooled.d, slab: g.outChannels * slab,
+                                        input: xb.baseAddress!) { sample, pair, source, scratch in
+                                convolve(g, unfolding, weight: wb.baseAddress!, bias: b, source: source, buffer: scratch.unfolded,
+                                         start: pair * slab, length: slab, out: scratch.slab, ldc: slab)
+                                for o in 0..<g.outChannels {
+                                    let target = (sample * g.outChannels + o) * pooled.product + pair * pairPlane
+                                    Pool3dKernels.maxPool2(scratch.slab + o * slab, Triple(2, g.output.h, g.output.w),
+                                                           Triple(1, pooled.h, pooled.w), outBase + target, idxBase + target)
+                                    // Indices from the slab are relative to its first slice.
+                                    let shift = Int32(truncatingIfNeeded: pair * slab)
+                                    for i in target..<(target + pairPlane) { idxBase[i] &+= shift }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (output, indices)
+    }
+
+    /// Runs `compute(sample, item, prepared sample, scratch)` for items `0..<itemsPerSample`
+    /// of every sample. Workers own whole samples when there are enough of them; a single
+    /// large sample (a whole volume) is prepared once and its items are split among the workers.
+    static func forEachItem(
+        _ g: ConvGeometry, _ unfolding: ConvUnfolding, samples n: Int, itemsPerSample: Int, slab: Int = 0,
+        input: UnsafePointer<Float>, _ compute: (Int, Int, UnsafePointer<Float>, Scratch) -> Void
     ) {
         let sampleCount = g.inChannels * g.input.product
-        if n >= Engine.threads || chunks == 1 {
+        if n >= Engine.threads || itemsPerSample == 1 {
             Engine.parallelRanges(n) { range in
-                let scratch = Scratch(g, unfolding)
+                let scratch = Scratch(g, unfolding, slab: slab)
                 defer { scratch.deallocate() }
                 for sample in range {
                     let source = unfolding.prepare(g, sample: input + sample * sampleCount, scratch: scratch.prepared)
-                    for chunkIndex in 0..<chunks { compute(sample, chunkIndex, source, scratch.unfolded) }
+                    for item in 0..<itemsPerSample { compute(sample, item, source, scratch) }
                 }
             }
         } else {
@@ -104,10 +169,10 @@ public enum Conv3dKernels {
             defer { prepared.deallocate() }
             for sample in 0..<n {
                 let source = unfolding.prepare(g, sample: input + sample * sampleCount, scratch: prepared)
-                Engine.parallelRanges(chunks) { range in
-                    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: g.columnRows * chunkLength(g))
-                    defer { buffer.deallocate() }
-                    for chunkIndex in range { compute(sample, chunkIndex, source, buffer) }
+                Engine.parallelRanges(itemsPerSample) { range in
+                    let scratch = Scratch(g, unfolding, prepared: prepared, slab: slab)
+                    defer { scratch.deallocate(ownsPrepared: false) }
+                    for item in range { compute(sample, item, source, scratch) }
                 }
             }
         }

@@ -40,3 +40,29 @@ import TestSupport
     try b.accumulateParameterGradients(g)
     for (p, q) in zip(a.parameters(), b.parameters()) { #expect(p.gradient == q.gradient) }
 }
+
+/// Sequential fuses Conv3d + MaxPool3d(2) (after moving the activation behind the pooling);
+/// outputs and all gradients must match running the same layers one by one.
+@Test(arguments: [1, 16])
+func fusedConvolutionPoolingInSequentialMatchesLayerByLayer(inChannels: Int) throws {
+    func layers() -> (Conv3d, ReLU, MaxPool3d) {
+        var generator = Xoshiro256StarStar(seed: 21)
+        return (Conv3d(inChannels: inChannels, outChannels: 3, kernel: Triple(3), padding: Triple(1), using: &generator),
+                ReLU(), MaxPool3d(kernel: Triple(2)))
+    }
+    let (conv, relu, pool) = layers()
+    let model = Sequential([conv, relu, pool])
+    let (refConv, refRelu, refPool) = layers()
+    let x = TestSupport.randomTensor([2, inChannels, 5, 7, 6], seed: 22)
+    let y = try model.forward(x, mode: .training)
+    let expected = try refPool.forward(try refRelu.forward(try refConv.forward(x, mode: .training), mode: .training), mode: .training)
+    #expect(TestSupport.isClose(y, expected, rtol: 1e-5, atol: 1e-6))
+    let g = TestSupport.randomTensor(y.shape, seed: 23)
+    let dx = try model.backward(g)
+    let expectedDx = try refConv.backward(try refRelu.backward(try refPool.backward(g)))
+    #expect(TestSupport.isClose(dx, expectedDx, rtol: 1e-4, atol: 1e-5))
+    #expect(TestSupport.isClose(conv.weight.gradient, refConv.weight.gradient, rtol: 1e-4, atol: 1e-5))
+    #expect(TestSupport.isClose(conv.bias.gradient, refConv.bias.gradient, rtol: 1e-4, atol: 1e-5))
+    // Inference through the fused path gives the same values and keeps no caches.
+    #expect(TestSupport.isClose(try model.forward(x, mode: .inference), expected, rtol: 1e-5, atol: 1e-6))
+}
