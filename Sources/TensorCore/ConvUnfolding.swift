@@ -259,45 +259,63 @@ public enum ConvUnfolding: Sendable, Equatable {
         }
     }
 
+    /// The shared walk of `vol2col` and its adjoint `col2vol`: for every unfolded row
+    /// `(c, kd, kh, kw)` and every run of output positions along W, `body(row, offset, run,
+    /// ow, kw, inputRow)` where `inputRow` is the offset of the input row `(c, z, y)` the run
+    /// reads, or nil when that row lies in the padding.
+    @inline(__always)
+    static func forEachPlanarRun(
+        _ g: ConvGeometry, start: Int, length: Int, _ body: (Int, Int, Int, Int, Int, Int?) -> Void
+    ) {
+        var row = 0
+        for c in 0..<g.inChannels {
+            for kd in 0..<g.kernel.d {
+                for kh in 0..<g.kernel.h {
+                    for kw in 0..<g.kernel.w {
+                        forEachRun(g, start: start, length: length) { od, oh, ow, offset, run in
+                            let z = od * g.stride.d - g.padding.d + kd
+                            let y = oh * g.stride.h - g.padding.h + kh
+                            let inside = z >= 0 && z < g.input.d && y >= 0 && y < g.input.h
+                            body(row, offset, run, ow, kw, inside ? (c * g.input.d + z) * g.input.h * g.input.w + y * g.input.w : nil)
+                        }
+                        row += 1
+                    }
+                }
+            }
+        }
+    }
+
+    /// The columns `lo..<hi` of a run (stride 1 along W) whose input x lies inside the row,
+    /// given the input x of the run's first column.
+    @inline(__always)
+    static func validSpan(first: Int, run: Int, width: Int) -> (lo: Int, hi: Int) {
+        let lo = min(run, max(0, -first))
+        return (lo, max(lo, min(run, width - first)))
+    }
+
     /// Fills `columns[K, length]` (row stride `length`) with the patches of output positions
     /// `start..<start+length` of one sample whose input channels start at `input`.
     static func vol2col(
         _ g: ConvGeometry, input: UnsafePointer<Float>, start: Int, length: Int, columns: UnsafeMutablePointer<Float>
     ) {
-        let (ih, iw) = (g.input.h, g.input.w)
-        let inSpatial = g.input.product
-        var row = 0
-        for c in 0..<g.inChannels {
-            let channel = input + c * inSpatial
-            for kd in 0..<g.kernel.d {
-                for kh in 0..<g.kernel.h {
-                    for kw in 0..<g.kernel.w {
-                        let destination = columns + row * length
-                        forEachRun(g, start: start, length: length) { od, oh, ow, offset, run in
-                            let dst = destination + offset
-                            let z = od * g.stride.d - g.padding.d + kd
-                            let y = oh * g.stride.h - g.padding.h + kh
-                            guard z >= 0, z < g.input.d, y >= 0, y < ih else {
-                                dst.update(repeating: 0, count: run)
-                                return
-                            }
-                            let source = channel + (z * ih + y) * iw
-                            if g.stride.w == 1 {
-                                let first = ow - g.padding.w + kw
-                                let lo = min(run, max(0, -first))
-                                let hi = max(lo, min(run, iw - first))
-                                dst.update(repeating: 0, count: lo)
-                                if hi > lo { (dst + lo).update(from: source + first + lo, count: hi - lo) }
-                                (dst + hi).update(repeating: 0, count: run - hi)
-                            } else {
-                                for t in 0..<run {
-                                    let x = (ow + t) * g.stride.w - g.padding.w + kw
-                                    dst[t] = (x >= 0 && x < iw) ? source[x] : 0
-                                }
-                            }
-                        }
-                        row += 1
-                    }
+        let iw = g.input.w
+        forEachPlanarRun(g, start: start, length: length) { row, offset, run, ow, kw, inputRow in
+            let dst = columns + row * length + offset
+            guard let inputRow else {
+                dst.update(repeating: 0, count: run)
+                return
+            }
+            let source = input + inputRow
+            if g.stride.w == 1 {
+                let first = ow - g.padding.w + kw
+                let (lo, hi) = validSpan(first: first, run: run, width: iw)
+                dst.update(repeating: 0, count: lo)
+                if hi > lo { (dst + lo).update(from: source + first + lo, count: hi - lo) }
+                (dst + hi).update(repeating: 0, count: run - hi)
+            } else {
+                for t in 0..<run {
+                    let x = (ow + t) * g.stride.w - g.padding.w + kw
+                    dst[t] = (x >= 0 && x < iw) ? source[x] : 0
                 }
             }
         }
@@ -308,39 +326,22 @@ public enum ConvUnfolding: Sendable, Equatable {
     static func col2vol(
         _ g: ConvGeometry, columns: UnsafePointer<Float>, start: Int, length: Int, gradInput: UnsafeMutablePointer<Float>
     ) {
-        let (ih, iw) = (g.input.h, g.input.w)
-        let inSpatial = g.input.product
-        var row = 0
-        for c in 0..<g.inChannels {
-            let channel = gradInput + c * inSpatial
-            for kd in 0..<g.kernel.d {
-                for kh in 0..<g.kernel.h {
-                    for kw in 0..<g.kernel.w {
-                        let sourceRow = columns + row * length
-                        forEachRun(g, start: start, length: length) { od, oh, ow, offset, run in
-                            let src = sourceRow + offset
-                            let z = od * g.stride.d - g.padding.d + kd
-                            let y = oh * g.stride.h - g.padding.h + kh
-                            guard z >= 0, z < g.input.d, y >= 0, y < ih else { return }
-                            let target = channel + (z * ih + y) * iw
-                            if g.stride.w == 1 {
-                                let first = ow - g.padding.w + kw
-                                let lo = min(run, max(0, -first))
-                                let hi = max(lo, min(run, iw - first))
-                                let shifted = target + first
-                                for t in lo..<hi { shifted[t] += src[t] }
-                            } else {
-                                for t in 0..<run {
-                                    let x = (ow + t) * g.stride.w - g.padding.w + kw
-                                    if x >= 0 && x < iw { target[x] += src[t] }
-                                }
-                            }
-                        }
-                        row += 1
-                    }
+        let iw = g.input.w
+        forEachPlanarRun(g, start: start, length: length) { row, offset, run, ow, kw, inputRow in
+            guard let inputRow else { return }
+            let src = columns + row * length + offset
+            let target = gradInput + inputRow
+            if g.stride.w == 1 {
+                let first = ow - g.padding.w + kw
+                let (lo, hi) = validSpan(first: first, run: run, width: iw)
+                let shifted = target + first
+                for t in lo..<hi { shifted[t] += src[t] }
+            } else {
+                for t in 0..<run {
+                    let x = (ow + t) * g.stride.w - g.padding.w + kw
+                    if x >= 0 && x < iw { target[x] += src[t] }
                 }
             }
         }
     }
-
 }
