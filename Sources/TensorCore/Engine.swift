@@ -1,8 +1,9 @@
 import COpenBLAS
 import Foundation
 
-/// Process-wide compute settings shared by every kernel: how many threads the workbench's
-/// own parallel loops use, and how many OpenBLAS uses for large matrix products.
+/// Process-wide compute settings shared by every kernel: how many worker threads the
+/// workbench's parallel loops (and split GEMMs) use, and how OpenBLAS and the allocator are set
+/// up around them.
 public enum Engine {
     nonisolated(unsafe) private static var configuredThreads = 0
 
