@@ -63,6 +63,24 @@ public final class Conv3d: Layer {
         return pooled
     }
 
+    /// `accumulateParameterGradients` for this convolution and the 2×2×2 `pool` that follows
+    /// it, from the pooled gradient: when the input has few channels (K ≤ 64) the weight
+    /// gradient is summed over the pooling winners only (`weightGradientThroughMaxPool`),
+    /// which never builds the full-size gradient; otherwise the two backward passes run as usual.
+    func accumulateParameterGradients(throughMaxPool pool: MaxPool3d, gradPooled: Tensor) throws {
+        let x = try cached(input, "Conv3d")
+        let g = try geometry(for: x, "Conv3d.backward")
+        guard pool.isFusable, g.columnRows <= 64, let (inputShape, indices) = pool.recordedIndices,
+              inputShape == g.outputShape(x.shape[0]), indices.count == gradPooled.count else {
+            try accumulateParameterGradients(try pool.backward(gradPooled))
+            return
+        }
+        try gradPooled.checkShape([x.shape[0], outChannels, g.output.d / 2, g.output.h / 2, g.output.w / 2], "Conv3d+MaxPool3d.backward")
+        let grads = Conv3dKernels.weightGradientThroughMaxPool(g, input: x, gradPooled: gradPooled, indices: indices)
+        weight.accumulate(grads.weight)
+        bias.accumulate(grads.bias)
+    }
+
     public func backward(_ gradOutput: Tensor) throws -> Tensor {
         try backward(gradOutput, needsInputGradient: true)!
     }

@@ -28,6 +28,9 @@ public final class MaxPool3d: Layer {
     /// True for the 2×2×2, stride-2 window that `Conv3d.forwardMaxPooled` can fuse.
     var isFusable: Bool { kernel == Triple(2) && stride == Triple(2) }
 
+    /// The input shape and argmax indices kept by the last training forward pass.
+    var recordedIndices: (inputShape: [Int], indices: [Int32])? { cache }
+
     /// Keeps what `backward` needs after a fused convolution + pooling forward pass.
     func record(inputShape: [Int], indices: [Int32], mode: Mode) {
         cache = mode == .training ? (inputShape, indices) : nil

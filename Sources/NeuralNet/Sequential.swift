@@ -55,12 +55,22 @@ public final class Sequential: Layer {
     }
 
     /// Stops at the first layer that has parameters, which skips its input gradient; the
-    /// parameter-free layers before it need no backward pass at all.
+    /// parameter-free layers before it need no backward pass at all. When that layer is a
+    /// `Conv3d` followed by `MaxPool3d`, the two finish together
+    /// (`Conv3d.accumulateParameterGradients(throughMaxPool:gradPooled:)`).
     public func accumulateParameterGradients(_ gradOutput: Tensor) throws {
         guard let first = executionOrder.firstIndex(where: { $0.parameterCount > 0 }) else { return }
+        let pooled = first + 1 < executionOrder.count ? executionOrder[first + 1] as? MaxPool3d : nil
+        let conv = executionOrder[first] as? Conv3d
         var g = gradOutput
-        for layer in executionOrder[(first + 1)...].reversed() { g = try layer.backward(g) }
-        try executionOrder[first].accumulateParameterGradients(g)
+        for layer in executionOrder[(pooled != nil && conv != nil ? first + 2 : first + 1)...].reversed() {
+            g = try layer.backward(g)
+        }
+        if let conv, let pooled {
+            try conv.accumulateParameterGradients(throughMaxPool: pooled, gradPooled: g)
+        } else {
+            try executionOrder[first].accumulateParameterGradients(g)
+        }
     }
 
     public func visitState(prefix: String, _ visit: (String, StateEntry) -> Void) {

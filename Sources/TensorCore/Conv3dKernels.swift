@@ -147,6 +147,100 @@ public enum Conv3dKernels {
         return (output, indices)
     }
 
+    /// Weight and bias gradients of a convolution whose output went through 2×2×2 max pooling
+    /// (`forwardMaxPooled`), from the pooled gradient and the pooling indices alone. Only the
+    /// element that won each window receives gradient, so the sums run over the pooled
+    /// positions (1/8 of the output, and only the non-zero gradients) and the full-size output
+    /// gradient is never built:
+    /// ```
+    /// dW[o, c, k] = Σ_n Σ_p g[n, o, p] · x[n, c, pos(idx[n, o, p]) ⊕ k]      db[o] = Σ_n Σ_p g[n, o, p]
+    /// ```
+    /// Worth it when `K = C_in·kD·kH·kW` is small (a first layer on one-channel scans); for
+    /// wide layers the dense GEMM of `backward` does the same sums faster.
+    /// - Parameters:
+    ///   - input: `[N, C_in, D, H, W]` of the forward pass.
+    ///   - gradPooled: `[N, C_out, D'/2, H'/2, W'/2]`.
+    ///   - indices: as returned by `forwardMaxPooled`.
+    public static func weightGradientThroughMaxPool(
+        _ g: ConvGeometry, input: Tensor, gradPooled: Tensor, indices: [Int32]
+    ) -> (weight: Tensor, bias: Tensor) {
+        let n = input.shape[0]
+        let pooled = Triple(g.output.d / 2, g.output.h / 2, g.output.w / 2)
+        precondition(input.shape == g.inputShape(n), "conv3d weightGradientThroughMaxPool: input \(input.shape)")
+        precondition(gradPooled.shape == [n, g.outChannels, pooled.d, pooled.h, pooled.w] && indices.count == gradPooled.count,
+                     "conv3d weightGradientThroughMaxPool: pooled gradient \(gradPooled.shape) for output \(g.output)")
+        // Zero-padded NCDHW copy of a sample, so every tap is inside without bounds checks.
+        let padded = Triple(g.input.d + 2 * g.padding.d, g.input.h + 2 * g.padding.h, g.input.w + 2 * g.padding.w)
+        let (k, outPlane) = (g.columnRows, g.output.h * g.output.w)
+        var weightGrad = [Float](repeating: 0, count: g.outChannels * k)
+        var biasGrad = [Double](repeating: 0, count: g.outChannels)
+        weightGrad.withUnsafeMutableBufferPointer { dWBuffer in
+            biasGrad.withUnsafeMutableBufferPointer { dBBuffer in
+                let (dW, dB) = (dWBuffer.baseAddress!, dBBuffer.baseAddress!)
+                input.withUnsafeBufferPointer { xb in
+                    gradPooled.withUnsafeBufferPointer { gb in
+                        indices.withUnsafeBufferPointer { ib in
+                            // Workers own output channels: each writes only its own rows of dW,
+                            // visiting samples in order, so no reduction is needed.
+                            Engine.parallelRanges(g.outChannels) { channels in
+                                let sample = UnsafeMutablePointer<Float>.allocate(capacity: g.inChannels * padded.product)
+                                defer { sample.deallocate() }
+                                sample.update(repeating: 0, count: g.inChannels * padded.product)
+                                var offsets = [Int]()  // padded-buffer offset of each tap (c, kd, kh, kw)
+                                for c in 0..<g.inChannels {
+                                    for kd in 0..<g.kernel.d { for kh in 0..<g.kernel.h { for kw in 0..<g.kernel.w {
+                                        offsets.append(((c * padded.d + kd) * padded.h + kh) * padded.w + kw)
+                                    } } }
+                                }
+                                for s in 0..<n {
+                                    for c in 0..<g.inChannels {
+                                        for z in 0..<g.input.d {
+                                            for y in 0..<g.input.h {
+                                                let from = xb.baseAddress! + ((s * g.inChannels + c) * g.input.d + z) * g.input.h * g.input.w + y * g.input.w
+                                                let to = sample + ((c * padded.d + z + g.padding.d) * padded.h + y + g.padding.h) * padded.w + g.padding.w
+                                                to.update(from: from, count: g.input.w)
+                                            }
+                                        }
+                                    }
+                                    for o in channels {
+                                        let row = dW + o * k
+                                        let plane = (s * g.outChannels + o) * pooled.product
+                                        var total = 0.0
+                                        var p = plane
+                                        offsets.withUnsafeBufferPointer { tap in
+                                            for pd in 0..<pooled.d {
+                                                for ph in 0..<pooled.h {
+                                                    for pw in 0..<pooled.w {
+                                                        let value = gb[p]
+                                                        let index = Int(ib[p])
+                                                        p += 1
+                                                        if value == 0 { continue }  // ReLU zeroes about half
+                                                        total += Double(value)
+                                                        // The winner's place in its 2×2×2 window, without division.
+                                                        var r = index - ((2 * pd * g.output.h + 2 * ph) * g.output.w + 2 * pw)
+                                                        let dz = r >= outPlane ? 1 : 0
+                                                        r -= dz * outPlane
+                                                        let dy = r >= g.output.w ? 1 : 0
+                                                        r -= dy * g.output.w
+                                                        let (od, oh, ow) = (2 * pd + dz, 2 * ph + dy, 2 * pw + r)
+                                                        let window = sample + ((od * g.stride.d) * padded.h + oh * g.stride.h) * padded.w + ow * g.stride.w
+                                                        for t in 0..<k { row[t] += value * window[tap[t]] }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                        dB[o] += total
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (Tensor(unchecked: g.weightShape, weightGrad), Tensor(unchecked: [g.outChannels], biasGrad.map { Float($0) }))
+    }
+
     /// Runs `compute(sample, item, prepared sample, scratch)` for items `0..<itemsPerSample`
     /// of every sample. Workers own whole samples when there are enough of them; a single
     /// large sample (a whole volume) is prepared once and its items are split among the workers.

@@ -66,3 +66,25 @@ func fusedConvolutionPoolingInSequentialMatchesLayerByLayer(inChannels: Int) thr
     // Inference through the fused path gives the same values and keeps no caches.
     #expect(TestSupport.isClose(try model.forward(x, mode: .inference), expected, rtol: 1e-5, atol: 1e-6))
 }
+
+/// Training a first Conv3d + MaxPool3d through `accumulateParameterGradients` (which takes
+/// the pooled-winners route for few input channels) gives `backward`'s parameter gradients.
+@Test func parameterGradientsThroughFusedFirstLayerMatchBackward() throws {
+    func model() -> Sequential {
+        var generator = Xoshiro256StarStar(seed: 41)
+        return Sequential([
+            Conv3d(inChannels: 1, outChannels: 4, kernel: Triple(3), padding: Triple(1), using: &generator), ReLU(),
+            MaxPool3d(kernel: Triple(2)), Flatten(), Dense(inFeatures: 4 * 3 * 3 * 4, outFeatures: 2, using: &generator),
+        ])
+    }
+    let (a, b) = (model(), model())
+    let x = TestSupport.randomTensor([3, 1, 6, 7, 9], seed: 42)
+    let g = TestSupport.randomTensor([3, 2], seed: 43)
+    _ = try a.forward(x, mode: .training)
+    _ = try b.forward(x, mode: .training)
+    _ = try a.backward(g)
+    try b.accumulateParameterGradients(g)
+    for (p, q) in zip(a.namedParameters(), b.namedParameters()) {
+        #expect(TestSupport.isClose(q.parameter.gradient, p.parameter.gradient, rtol: 1e-4, atol: 1e-5), "\(p.name)")
+    }
+}
