@@ -44,24 +44,25 @@ public enum Upsample3dKernels {
                         for d in td {
                             for h in th {
                                 for w in tw {
-                                    let corners: [(Int, Float)] = [
-                                        ((d.low * inputDims.h + h.low) * inputDims.w + w.low, (1 - d.highWeight) * (1 - h.highWeight) * (1 - w.highWeight)),
-                                        ((d.low * inputDims.h + h.low) * inputDims.w + w.high, (1 - d.highWeight) * (1 - h.highWeight) * w.highWeight),
-                                        ((d.low * inputDims.h + h.high) * inputDims.w + w.low, (1 - d.highWeight) * h.highWeight * (1 - w.highWeight)),
-                                        ((d.low * inputDims.h + h.high) * inputDims.w + w.high, (1 - d.highWeight) * h.highWeight * w.highWeight),
-                                        ((d.high * inputDims.h + h.low) * inputDims.w + w.low, d.highWeight * (1 - h.highWeight) * (1 - w.highWeight)),
-                                        ((d.high * inputDims.h + h.low) * inputDims.w + w.high, d.highWeight * (1 - h.highWeight) * w.highWeight),
-                                        ((d.high * inputDims.h + h.high) * inputDims.w + w.low, d.highWeight * h.highWeight * (1 - w.highWeight)),
-                                        ((d.high * inputDims.h + h.high) * inputDims.w + w.high, d.highWeight * h.highWeight * w.highWeight),
-                                    ]
-                                    if let small {
-                                        let g = source[o]
-                                        for (index, weight) in corners where weight != 0 { small[index] += weight * g }
-                                    } else if let large {
-                                        var total: Float = 0
-                                        for (index, weight) in corners where weight != 0 { total += weight * source[index] }
-                                        large[o] = total
+                                    // The (up to) eight source corners and their trilinear weights.
+                                    var total: Float = 0
+                                    let g = small == nil ? 0 : source[o]
+                                    for a in 0..<2 {
+                                        let wd = a == 0 ? 1 - d.highWeight : d.highWeight
+                                        if wd == 0 { continue }
+                                        for b in 0..<2 {
+                                            let wh = b == 0 ? 1 - h.highWeight : h.highWeight
+                                            if wh == 0 { continue }
+                                            for c in 0..<2 {
+                                                let ww = c == 0 ? 1 - w.highWeight : w.highWeight
+                                                if ww == 0 { continue }
+                                                let index = ((a == 0 ? d.low : d.high) * inputDims.h + (b == 0 ? h.low : h.high)) * inputDims.w
+                                                    + (c == 0 ? w.low : w.high)
+                                                if let small { small[index] += wd * wh * ww * g } else { total += wd * wh * ww * source[index] }
+                                            }
+                                        }
                                     }
+                                    if let large { large[o] = total }
                                     o += 1
                                 }
                             }
