@@ -84,6 +84,9 @@ public enum Pool3dKernels {
         let (rowStride, sliceStride) = (inDims.w, inDims.h * inDims.w)
         let offsets = (0, 1, rowStride, rowStride + 1, sliceStride, sliceStride + 1, sliceStride + rowStride, sliceStride + rowStride + 1)
         let offsetTable = [offsets.0, offsets.1, offsets.2, offsets.3, offsets.4, offsets.5, offsets.6, offsets.7]
+        let laneOffsets = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+        let (rowStride32, sliceStride32) = (SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: rowStride)),
+                                            SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: sliceStride)))
         let raw = UnsafeRawPointer(src)
         var o = 0
         for od in 0..<output.d {
@@ -111,11 +114,11 @@ public enum Pool3dKernels {
                     visit(row3.evenHalf, 6)
                     visit(row3.oddHalf, 7)
                     UnsafeMutableRawPointer(dst + o).storeBytes(of: best, as: SIMD8<Float>.self)
-                    offsetTable.withUnsafeBufferPointer { table in
-                        for lane in 0..<8 {
-                            arg[o + lane] = Int32(truncatingIfNeeded: first + 2 * lane + table[Int(code[lane])])
-                        }
-                    }
+                    // Winner position from its code (bit 0: +1 along W, bit 1: next row, bit 2:
+                    // next slice), computed for all eight lanes at once.
+                    let position = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: first)) &+ laneOffsets
+                        &+ (code & 1) &+ ((code &>> 1) & 1) &* rowStride32 &+ (code &>> 2) &* sliceStride32
+                    UnsafeMutableRawPointer(arg + o).storeBytes(of: position, as: SIMD8<Int32>.self)
                     o += 8
                     ow += 8
                 }
