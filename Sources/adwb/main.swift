@@ -47,12 +47,16 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "List the kernel names and exit.")
     var list = false
 
+    @Option(help: "A bench_peers.py JSON (e.g. ../shared/peers/baseline-2026-11-30.json): show its figures for the same thread count beside ours.")
+    var peers: String?
+
     func run() throws {
         if list {
             for kernel in Bench.kernels() { print(kernel.name) }
             return
         }
         compute.apply()
+        let baseline = try peers.map { try PeerBaseline(contentsOf: URL(fileURLWithPath: $0), threads: Engine.threads) }
         let showProgress = isatty(STDERR_FILENO) == 1
         let report = try Bench.run(filters: filters) { name in
             if showProgress { FileHandle.standardError.write(Data("bench: \(name)...\n".utf8)) }
@@ -64,10 +68,14 @@ struct BenchCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print("threads: \(report.threads)   peak RSS: \(report.peak_rss_mb) MiB")
-            print("kernel".padding(toLength: 22, withPad: " ", startingAt: 0) + "      ms   GFLOP/s  runs")
+            print("kernel".padding(toLength: 22, withPad: " ", startingAt: 0) + "      ms   GFLOP/s  runs" + (baseline == nil ? "" : "   peers (ms, peer/ours)"))
             for (name, timing) in report.kernels.sorted(by: { $0.key < $1.key }) {
                 let gflops = timing.gflops.map { String(format: "%9.1f", $0) } ?? "        -"
-                print(name.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: "%8.1f", timing.ms) + " \(gflops)  \(timing.runs)")
+                let peerColumns = (baseline?.figures[name] ?? [:]).sorted(by: { $0.key > $1.key }).map {
+                    String(format: "%@ %.1f (%.2fx)", $0.key, $0.value, $0.value / timing.ms)
+                }.joined(separator: ", ")
+                print(name.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: "%8.1f", timing.ms)
+                      + " \(gflops)  \(timing.runs)" + (peerColumns.isEmpty ? "" : "   " + peerColumns))
             }
         }
     }

@@ -39,3 +39,21 @@ import Testing
     let command = try #require(try ADWorkbench.parseAsRoot(["bench", "--filter", "no_such_kernel"]) as? BenchCommand)
     #expect(throws: ValidationError.self) { try command.run() }
 }
+
+@Test func peerBaselineReadsTheFiguresForOurKernels() throws {
+    let json = """
+    {"sgemm_2048": {"debian_openblas_ctypes": {"threads_2": {"ms": 86.0}, "threads_1": {"ms": 166.0}}},
+     "torch": {"tuned": {"threads_2": {"conv3d_encoder_forward": {"ms": 79.0}, "cae_step_strided": {"ms": 236.0}}},
+               "default": {"threads_2": {"conv3d_encoder_forward": {"ms": 269.0}}}}}
+    """
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("peers-\(UUID().uuidString).json")
+    try Data(json.utf8).write(to: url)
+    defer { try? FileManager.default.removeItem(at: url) }
+    let two = try PeerBaseline(contentsOf: url, threads: 2)
+    #expect(two.figures["cae_encoder_forward"] == ["torch tuned": 79.0, "torch default": 269.0])
+    #expect(two.figures["cae_train_step"] == ["torch tuned": 236.0])
+    #expect(two.figures["sgemm_2048"] == ["openblas ctypes": 86.0])
+    #expect(try PeerBaseline(contentsOf: url, threads: 1).figures == ["sgemm_2048": ["openblas ctypes": 166.0]])
+    #expect(throws: PeerBaselineError.self) { try PeerBaseline(contentsOf: url, threads: 4) }
+    #expect(throws: PeerBaselineError.self) { try PeerBaseline(contentsOf: url.appendingPathExtension("missing"), threads: 2) }
+}

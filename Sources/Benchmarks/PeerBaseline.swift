@@ -1,0 +1,54 @@
+import Foundation
+
+/// Figures from a run of ../shared/peers/bench_peers.py (its JSON output), looked up by the
+/// workbench's kernel names so `adwb bench --peers FILE` can print them side by side.
+public struct PeerBaseline: Sendable {
+    /// For each of our kernels, the peer's figure in ms per configuration
+    /// (`"torch tuned"`, `"torch default"`, `"openblas ctypes"`).
+    public let figures: [String: [String: Double]]
+
+    /// Our kernel name → the peer script's key for the same workload.
+    static let torchKeys = [
+        "cae_encoder_forward": "conv3d_encoder_forward",
+        "cae_train_step": "cae_step_strided",
+        "sae_epoch_100k": "sparse_ae_epoch_100k",
+        "cae_encode_volume": "volume_encode_121x145x121",
+    ]
+
+    /// Reads the peers' JSON for a thread count (the figures measured with `threads_N`).
+    /// - Throws: when the file cannot be read or is not the peer script's output.
+    public init(contentsOf url: URL, threads: Int) throws {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw PeerBaselineError(path: url.path, reason: "cannot read: \(error.localizedDescription)")
+        }
+        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw PeerBaselineError(path: url.path, reason: "not a JSON object")
+        }
+        let threadKey = "threads_\(threads)"
+        func ms(_ object: Any?) -> Double? { ((object as? [String: Any])?[threadKey] as? [String: Any])?["ms"] as? Double }
+        var figures: [String: [String: Double]] = [:]
+        let torch = root["torch"] as? [String: Any]
+        for (ours, theirs) in Self.torchKeys {
+            for config in ["tuned", "default"] {
+                let perThreads = (torch?[config] as? [String: Any])?[threadKey] as? [String: Any]
+                if let value = (perThreads?[theirs] as? [String: Any])?["ms"] as? Double {
+                    figures[ours, default: [:]]["torch \(config)"] = value
+                }
+            }
+        }
+        if let value = ms((root["sgemm_2048"] as? [String: Any])?["debian_openblas_ctypes"]) {
+            figures["sgemm_2048", default: [:]]["openblas ctypes"] = value
+        }
+        guard !figures.isEmpty else {
+            throw PeerBaselineError(path: url.path, reason: "no figures for \(threadKey) (is it bench_peers.py output?)")
+        }
+        self.figures = figures
+    }
+}
+
+public struct PeerBaselineError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(path): \(reason)" }
+}
