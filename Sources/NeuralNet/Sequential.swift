@@ -2,7 +2,8 @@ import TensorCore
 
 /// Layers applied in order; children are named `0`, `1`, ... as in `torch.nn.Sequential`.
 ///
-/// Two rewrites are applied when running, neither of which changes a value or a gradient:
+/// Two rewrites are applied when running; neither changes what is computed (results agree
+/// up to float rounding where a fused pass splits its GEMMs differently):
 /// 1. A non-decreasing activation (ReLU, leaky ReLU, sigmoid, tanh) directly followed by
 ///    `MaxPool3d` runs as pooling then activation. Both orders give identical outputs and
 ///    route identical gradients (the window's maximum is the same element before and after a
