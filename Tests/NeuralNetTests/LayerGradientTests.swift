@@ -305,6 +305,9 @@ let convolutionCases: [ConvCase] = [
              padding: Triple(1), input: [2, 3, 5, 7, 3]),
     ConvCase(name: "k2 stride 2 pad 0", inChannels: 1, outChannels: 3, kernel: Triple(2), stride: Triple(2),
              padding: Triple(0), input: [2, 1, 4, 6, 2]),
+    // kW·C_in ≥ 16 takes the channels-last unfolding.
+    ConvCase(name: "6 channels k3 stride 2 pad 1 (channels-last)", inChannels: 6, outChannels: 2, kernel: Triple(3), stride: Triple(2),
+             padding: Triple(1), input: [2, 6, 4, 3, 5]),
 ]
 
 let transposedCases: [ConvCase] = [
@@ -316,6 +319,9 @@ let transposedCases: [ConvCase] = [
              padding: Triple(1), outputPadding: Triple(1), input: [2, 2, 3, 2, 3]),
     ConvCase(name: "anisotropic", inChannels: 1, outChannels: 2, kernel: Triple(3, 1, 2), stride: Triple(2, 1, 2),
              padding: Triple(1, 0, 0), outputPadding: Triple(1, 0, 1), input: [2, 1, 3, 4, 2]),
+    // Six output channels: the transposed convolution's underlying unfolding is channels-last.
+    ConvCase(name: "6 output channels stride 2 (channels-last)", inChannels: 2, outChannels: 6, kernel: Triple(3), stride: Triple(2),
+             padding: Triple(1), outputPadding: Triple(1), input: [2, 2, 2, 3, 2]),
 ]
 
 @Suite struct ConvolutionTests {
