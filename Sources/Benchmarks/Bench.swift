@@ -18,7 +18,7 @@ public struct BenchReport: Codable, Sendable {
 }
 
 /// The workbench's benchmark. Kernel names and shapes follow ../shared/peers/bench_peers.py,
-/// so each figure can be set beside PyTorch's and scikit-learn's on the same machine.
+/// so each figure can be set beside PyTorch's (and OpenBLAS's, for sgemm) on the same machine.
 public enum Bench {
     /// A named workload: `prepare` builds its inputs once and returns the call to time.
     public struct Kernel {

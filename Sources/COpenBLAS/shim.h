@@ -7,6 +7,5 @@
 // glibc's mallopt, used once at start-up to keep large tensor blocks on the heap.
 #if __has_include(<malloc.h>)
 #include <malloc.h>
-#define ADWB_HAS_MALLOPT 1
 #endif
 #endif

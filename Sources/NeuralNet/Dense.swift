@@ -80,7 +80,7 @@ public final class Flatten: Layer {
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         guard x.rank >= 1 else { throw TensorError.invalidShape(operation: "Flatten", shape: x.shape, reason: "needs a batch axis") }
         inputShape = x.shape
-        return try x.reshaped([x.shape[0], x.count / max(1, x.shape[0])])
+        return try x.reshaped([x.shape[0], x.shape.dropFirst().reduce(1, *)])
     }
 
     public func backward(_ gradOutput: Tensor) throws -> Tensor {

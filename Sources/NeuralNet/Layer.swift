@@ -4,10 +4,18 @@ import TensorCore
 ///
 /// A reference type so that layers, optimisers and checkpoints all see the same storage,
 /// as `torch.nn.Parameter` does.
+///
+/// `value` and `gradient` always have the same shape (assigning another shape is a
+/// programming error and traps with both shapes), so optimisers can update them element by
+/// element. Not thread-safe: a model is trained from one thread at a time.
 public final class Parameter: @unchecked Sendable {
-    public var value: Tensor
+    public var value: Tensor {
+        didSet { precondition(value.shape == gradient.shape, "Parameter value \(value.shape) vs gradient \(gradient.shape)") }
+    }
     /// Sum of gradients since the last `zeroGradients()`; same shape as `value`.
-    public var gradient: Tensor
+    public var gradient: Tensor {
+        didSet { precondition(value.shape == gradient.shape, "Parameter gradient \(gradient.shape) vs value \(value.shape)") }
+    }
 
     public init(_ value: Tensor) {
         self.value = value
@@ -44,7 +52,8 @@ public protocol Layer: AnyObject {
     /// - Throws: `TensorError` when the input's shape does not fit the layer.
     func forward(_ input: Tensor, mode: Mode) throws -> Tensor
     /// - Throws: `TensorError` when the gradient's shape does not match the last output, or
-    ///   `NeuralNetError.backwardWithoutForward` when no training forward pass preceded it.
+    ///   `NeuralNetError.backwardWithoutForward` when no forward pass that kept what this
+    ///   layer needs preceded it (layers that cache activations keep them in `.training` only).
     func backward(_ gradOutput: Tensor) throws -> Tensor
     /// The backward pass for a caller that does not need the input gradient (the first layer
     /// of a network in training): adds parameter gradients and may skip the cost of the
@@ -85,15 +94,12 @@ public func joinPath(_ prefix: String, _ name: String) -> String { prefix.isEmpt
 public enum NeuralNetError: Error, Equatable, CustomStringConvertible {
     case backwardWithoutForward(layer: String)
     case invalidConfiguration(String)
-    case nonFiniteLoss(value: Float, step: Int?)
     case stateMismatch(String)
 
     public var description: String {
         switch self {
         case let .backwardWithoutForward(layer): return "\(layer).backward called without a training-mode forward pass"
         case let .invalidConfiguration(message): return message
-        case let .nonFiniteLoss(value, step):
-            return "loss diverged to \(value)\(step.map { " at step \($0)" } ?? ""); lower the learning rate or check the inputs"
         case let .stateMismatch(message): return message
         }
     }

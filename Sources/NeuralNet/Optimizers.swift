@@ -67,12 +67,20 @@ public final class SGD: Optimizer {
         zip(parameters, buffers).compactMap { entry, buffer in buffer.map { ("\(entry.name).momentum_buffer", $0) } }
     }
 
+    /// A missing buffer means that parameter has not been stepped with momentum yet; a key
+    /// naming no parameter is an error. Nothing changes when this throws.
     public func loadState(_ tensors: [String: Tensor], stepCount: Int) throws {
-        for (index, entry) in parameters.enumerated() {
-            guard let t = tensors["\(entry.name).momentum_buffer"] else { buffers[index] = nil; continue }
-            try t.checkShape(entry.parameter.value.shape, "SGD state \(entry.name)")
-            buffers[index] = t
+        let names = parameters.map { "\($0.name).momentum_buffer" }
+        if let unexpected = Set(tensors.keys).subtracting(names).sorted().first {
+            throw NeuralNetError.stateMismatch("SGD state has unexpected '\(unexpected)'")
         }
+        var loaded: [Tensor?] = []
+        for (entry, name) in zip(parameters, names) {
+            let t = tensors[name]
+            if let t { try t.checkShape(entry.parameter.value.shape, "SGD state \(entry.name)") }
+            loaded.append(t)
+        }
+        buffers = loaded
         self.stepCount = stepCount
     }
 }
@@ -144,16 +152,22 @@ public final class Adam: Optimizer {
         }
     }
 
+    /// Every moment must be present with its parameter's shape, and nothing else; nothing
+    /// changes when this throws.
     public func loadState(_ tensors: [String: Tensor], stepCount: Int) throws {
-        for (index, entry) in parameters.enumerated() {
-            for (suffix, isFirst) in [("exp_avg", true), ("exp_avg_sq", false)] {
-                guard let t = tensors["\(entry.name).\(suffix)"] else {
-                    throw NeuralNetError.stateMismatch("Adam state is missing \(entry.name).\(suffix)")
-                }
-                try t.checkShape(entry.parameter.value.shape, "Adam state \(entry.name).\(suffix)")
-                if isFirst { firstMoments[index] = t } else { secondMoments[index] = t }
+        func moment(_ entry: (name: String, parameter: Parameter), _ suffix: String) throws -> Tensor {
+            guard let t = tensors["\(entry.name).\(suffix)"] else {
+                throw NeuralNetError.stateMismatch("Adam state is missing \(entry.name).\(suffix)")
             }
+            try t.checkShape(entry.parameter.value.shape, "Adam state \(entry.name).\(suffix)")
+            return t
         }
+        let first = try parameters.map { try moment($0, "exp_avg") }
+        let second = try parameters.map { try moment($0, "exp_avg_sq") }
+        guard tensors.count == 2 * parameters.count else {
+            throw NeuralNetError.stateMismatch("Adam state has \(tensors.count - 2 * parameters.count) unexpected tensors")
+        }
+        (firstMoments, secondMoments) = (first, second)
         self.stepCount = stepCount
     }
 }

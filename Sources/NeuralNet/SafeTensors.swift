@@ -69,7 +69,8 @@ public enum SafeTensors {
     }
 
     /// Parses a safetensors file, checking every offset and shape against the file's size.
-    /// Float16/BFloat16/Float64 and integer tensors are converted to Float32 values.
+    /// `I64` tensors come back as `.int64`; every other supported dtype (F64, F16, BF16, I32,
+    /// I16, I8, U8, BOOL) is converted to Float32.
     public static func decode(_ bytes: Data, path: String = "<memory>") throws -> (tensors: [String: Value], metadata: [String: String]) {
         // Index from zero even when `bytes` is a slice of a larger buffer.
         let data = bytes.startIndex == 0 ? bytes : Data(bytes)
@@ -164,16 +165,19 @@ public enum Checkpoint {
         let (tensors, metadata) = try SafeTensors.read(from: url)
         var unused = Set(tensors.keys)
         var problems: [String] = []
+        var assignments: [() -> Void] = []
+        // Check everything first and assign only when all of it fits, so a failed load leaves
+        // the model as it was.
         model.visitState(prefix: "") { name, entry in
             unused.remove(name)
             guard let stored = tensors[name] else { problems.append("missing '\(name)'"); return }
             switch (entry, stored) {
             case let (.parameter(p), .float32(t)) where t.shape == p.value.shape:
-                p.value = t
+                assignments.append { p.value = t }
             case let (.buffer(get, set), .float32(t)) where t.shape == get().shape:
-                set(t)
+                assignments.append { set(t) }
             case let (.integerBuffer(_, set), .int64(shape, values)) where values.count == 1 && shape.count <= 1:
-                set(Int(values[0]))
+                assignments.append { set(Int(values[0])) }
             default:
                 problems.append("'\(name)' has the wrong shape or dtype")
             }
@@ -182,6 +186,7 @@ public enum Checkpoint {
         guard problems.isEmpty else {
             throw NeuralNetError.stateMismatch("\(url.path): checkpoint does not fit the model: \(problems.joined(separator: ", "))")
         }
+        for assign in assignments { assign() }
         return metadata
     }
 
@@ -192,13 +197,24 @@ public enum Checkpoint {
                               to: url)
     }
 
+    /// Restores an optimiser's state saved by `saveOptimizer`; the file must come from the
+    /// same kind of optimiser, and the optimiser is unchanged when this throws.
     public static func loadOptimizer(_ optimizer: any Optimizer, from url: URL) throws {
         let (tensors, metadata) = try SafeTensors.read(from: url)
         guard let step = metadata["step"].flatMap(Int.init), step >= 0 else {
             throw SafeTensorsError(path: url.path, reason: "optimizer checkpoint has no valid 'step' metadata")
         }
+        let kind = String(describing: type(of: optimizer))
+        guard metadata["optimizer"] == kind else {
+            throw SafeTensorsError(path: url.path, reason: "checkpoint of optimizer '\(metadata["optimizer"] ?? "?")' cannot restore \(kind)")
+        }
         var floats: [String: Tensor] = [:]
-        for (name, value) in tensors { if case let .float32(t) = value { floats[name] = t } }
+        for (name, value) in tensors {
+            guard case let .float32(t) = value else {
+                throw SafeTensorsError(path: url.path, reason: "optimizer state '\(name)' is not a float tensor")
+            }
+            floats[name] = t
+        }
         try optimizer.loadState(floats, stepCount: step)
     }
 }

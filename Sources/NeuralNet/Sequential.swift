@@ -4,10 +4,9 @@ import TensorCore
 ///
 /// Two rewrites are applied when running; neither changes what is computed (results agree
 /// up to float rounding where a fused pass splits its GEMMs differently):
-/// 1. A non-decreasing activation (ReLU, leaky ReLU, sigmoid, tanh) directly followed by
-///    `MaxPool3d` runs as pooling then activation. Both orders give identical outputs and
-///    route identical gradients (the window's maximum is the same element before and after a
-///    monotone function), and the activation then touches 1/8 of the values for 2×2×2 pooling.
+/// 1. A ReLU directly followed by `MaxPool3d` runs as pooling then ReLU. Both orders give
+///    identical outputs and gradients (see `ActivationKernels.Kind.preservesMaxPoolRouting`),
+///    and the ReLU then touches 1/8 of the values for 2×2×2 pooling.
 /// 2. A `Conv3d` then directly followed by a 2×2×2 `MaxPool3d` runs fused
 ///    (`Conv3d.forwardMaxPooled`), never writing the convolution's full-size output.
 /// State names are unaffected.
@@ -22,7 +21,7 @@ public final class Sequential: Layer {
         var index = 0
         while index < layers.count {
             if index + 1 < layers.count, let activation = layers[index] as? ElementwiseActivation,
-               activation.kind.commutesWithMaxPool, layers[index + 1] is MaxPool3d {
+               activation.kind.preservesMaxPoolRouting, layers[index + 1] is MaxPool3d {
                 order += [layers[index + 1], activation]
                 index += 2
             } else {

@@ -10,12 +10,13 @@ public enum ActivationKernels {
         case sigmoid
         case tanh
 
-        /// True when the function is non-decreasing, so it commutes with max pooling:
-        /// `maxpool(f(x)) == f(maxpool(x))`, with the same routing of gradients.
-        public var commutesWithMaxPool: Bool {
-            if case let .leakyRelu(slope) = self { return slope >= 0 }
-            return true
-        }
+        /// True when max pooling may run before the function with the same outputs *and* the
+        /// same gradients: `maxpool(f(x)) == f(maxpool(x))` and the element that receives each
+        /// window's gradient carries the same gradient. Only ReLU qualifies: it is the identity
+        /// above 0, and elsewhere its gradient is 0 whichever element wins. Sigmoid, tanh and
+        /// leaky ReLU are monotone too, but in Float they can round distinct inputs to equal
+        /// outputs (sigmoid and tanh saturate), which would move a window's gradient.
+        public var preservesMaxPoolRouting: Bool { self == .relu }
     }
 
     /// `f(x)` for every element.

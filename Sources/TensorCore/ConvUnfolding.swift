@@ -310,7 +310,7 @@ public enum ConvUnfolding: Sendable, Equatable {
                 let first = ow - g.padding.w + kw
                 let (lo, hi) = validSpan(first: first, run: run, width: iw)
                 dst.update(repeating: 0, count: lo)
-                if hi > lo { (dst + lo).update(from: source + first + lo, count: hi - lo) }
+                if hi > lo { (dst + lo).update(from: source + (first + lo), count: hi - lo) }
                 (dst + hi).update(repeating: 0, count: run - hi)
             } else {
                 for t in 0..<run {
@@ -334,8 +334,7 @@ public enum ConvUnfolding: Sendable, Equatable {
             if g.stride.w == 1 {
                 let first = ow - g.padding.w + kw
                 let (lo, hi) = validSpan(first: first, run: run, width: iw)
-                let shifted = target + first
-                for t in lo..<hi { shifted[t] += src[t] }
+                for t in lo..<hi { target[first + t] += src[t] }
             } else {
                 for t in 0..<run {
                     let x = (ow + t) * g.stride.w - g.padding.w + kw

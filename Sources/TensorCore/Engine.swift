@@ -60,7 +60,9 @@ public enum Engine {
     /// Called once by the `adwb` tool at start-up.
     public static func tuneAllocatorForLargeTensors() {
         #if os(Linux)
-        _ = mallopt(M_MMAP_THRESHOLD, Int32.max)
+        // glibc's manual caps the threshold at 32 MiB (glibc 2.36 accepts more); where a
+        // glibc refuses it, turning mmap off for malloc has the same effect.
+        if mallopt(M_MMAP_THRESHOLD, Int32.max) == 0 { _ = mallopt(M_MMAP_MAX, 0) }
         _ = mallopt(M_TRIM_THRESHOLD, Int32.max)
         _ = mallopt(M_TOP_PAD, 256 << 20)
         #endif

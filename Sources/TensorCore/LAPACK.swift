@@ -107,8 +107,10 @@ public enum LinearAlgebra {
         let routine = "LAPACKE_spotrf"
         let n = try square(a, routine)
         var l = a
-        let info = l.withUnsafeMutableBufferPointer {
-            LAPACKE_spotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(n), $0.baseAddress, Int32(max(1, n)))
+        let info = Engine.withLibraryThreads {
+            l.withUnsafeMutableBufferPointer {
+                LAPACKE_spotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(n), $0.baseAddress, Int32(max(1, n)))
+            }
         }
         try check(info, routine) { .notPositiveDefinite(routine: routine, order: $0) }
         l.withUnsafeMutableBufferPointer { p in
@@ -127,12 +129,12 @@ public enum LinearAlgebra {
         let n = try square(factor, routine)
         let rhs = try rightHandSides(b, n: n, routine)
         var x = b
-        let info = factor.withUnsafeBufferPointer { l in
+        let info = Engine.withLibraryThreads { factor.withUnsafeBufferPointer { l in
             x.withUnsafeMutableBufferPointer { xp in
                 LAPACKE_spotrs(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(n), Int32(rhs),
                                l.baseAddress, Int32(max(1, n)), xp.baseAddress, Int32(max(1, rhs)))
             }
-        }
+        } }
         try check(info, routine) { .illegalArgument(routine: routine, argument: $0) }
         return x
     }
@@ -146,12 +148,12 @@ public enum LinearAlgebra {
         var lu = a
         var x = b
         var pivots = [Int32](repeating: 0, count: n)
-        let info = lu.withUnsafeMutableBufferPointer { ap in
+        let info = Engine.withLibraryThreads { lu.withUnsafeMutableBufferPointer { ap in
             x.withUnsafeMutableBufferPointer { xp in
                 LAPACKE_sgesv(LAPACK_ROW_MAJOR, Int32(n), Int32(rhs), ap.baseAddress, Int32(max(1, n)),
                               &pivots, xp.baseAddress, Int32(max(1, rhs)))
             }
-        }
+        } }
         try check(info, routine) { .singular(routine: routine, pivot: $0) }
         return x
     }

@@ -95,9 +95,9 @@ extension Tensor {
                 Engine.parallelRanges(n * c, minimumPerWorker: Swift.max(1, Tensor.parallelGrain / Swift.max(1, inner))) { range in
                     for plane in range {
                         let row = source + plane * inner
-                        var total: Float = 0
-                        for i in 0..<inner { total += row[i] }
-                        target[plane] = Double(total)
+                        var total = 0.0
+                        for i in 0..<inner { total += Double(row[i]) }
+                        target[plane] = total
                     }
                 }
             }

@@ -100,14 +100,20 @@ extension Tensor {
     /// Index of the first maximum along `axis`, as integers in the reduced shape's row-major
     /// order (NaN compares as never larger).
     public func argmax(axis: Int) throws -> [Int] {
-        try reduce(axis: axis, keepingDimension: false, "argmax(axis:)") { read, extent in
-            var best = -Float.infinity
-            var index = 0
-            for j in 0..<extent where read(j) > best {
-                best = read(j)
-                index = j
+        let (outer, extent, inner) = try split(at: axis, "argmax(axis:)")
+        var result = [Int](repeating: 0, count: outer * inner)
+        scalars.withUnsafeBufferPointer { x in
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    let base = o * extent * inner + i
+                    var best = -Float.infinity
+                    for j in 0..<extent where x[base + j * inner] > best {
+                        best = x[base + j * inner]
+                        result[o * inner + i] = j
+                    }
+                }
             }
-            return Float(index)
-        }.scalars.map { Int($0) }
+        }
+        return result
     }
 }

@@ -80,19 +80,21 @@ public struct Tensor: Sendable, Equatable {
     }
 
     /// The element count of `shape`, or a typed error for negative extents or overflow.
+    /// The product of the non-zero extents must fit too, so an empty tensor such as
+    /// `[0, 2^62, 4]` is refused: its strides and slices would overflow later.
     public static func elementCount(of shape: [Int], operation: String) throws -> Int {
-        var count = 1
+        var nonZeroProduct = 1
         for extent in shape {
             guard extent >= 0 else {
                 throw TensorError.invalidShape(operation: operation, shape: shape, reason: "negative extent")
             }
-            let (product, overflow) = count.multipliedReportingOverflow(by: extent)
+            let (product, overflow) = nonZeroProduct.multipliedReportingOverflow(by: Swift.max(extent, 1))
             guard !overflow else {
                 throw TensorError.invalidShape(operation: operation, shape: shape, reason: "element count overflows Int")
             }
-            count = product
+            nonZeroProduct = product
         }
-        return count
+        return shape.contains(0) ? 0 : nonZeroProduct
     }
 
     static func checkedCount(_ shape: [Int]) -> Int {

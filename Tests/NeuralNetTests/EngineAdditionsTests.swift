@@ -1,3 +1,4 @@
+import Foundation
 import NeuralNet
 import Testing
 import TensorCore
@@ -87,4 +88,21 @@ func fusedConvolutionPoolingInSequentialMatchesLayerByLayer(inChannels: Int) thr
     for (p, q) in zip(a.namedParameters(), b.namedParameters()) {
         #expect(TestSupport.isClose(q.parameter.gradient, p.parameter.gradient, rtol: 1e-4, atol: 1e-5), "\(p.name)")
     }
+}
+
+@Test func flattenKeepsTheFeatureCountOfAnEmptyBatch() throws {
+    #expect(try Flatten().forward(Tensor(zeros: [0, 2, 3]), mode: .inference).shape == [0, 6])
+}
+
+@Test func failedCheckpointLoadLeavesTheModelUnchanged() throws {
+    var generator = Xoshiro256StarStar(seed: 51)
+    let model = Sequential([Dense(inFeatures: 3, outFeatures: 2, using: &generator), Dense(inFeatures: 2, outFeatures: 1, using: &generator)])
+    let before = model.parameters().map(\.value)
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("partial-\(UUID().uuidString).safetensors")
+    defer { try? FileManager.default.removeItem(at: url) }
+    // Right first layer, wrong second: nothing may be assigned.
+    try SafeTensors.write([("0.weight", .float32(Tensor(repeating: 7, shape: [2, 3]))), ("0.bias", .float32(Tensor(zeros: [2]))),
+                           ("1.weight", .float32(Tensor(zeros: [5, 5]))), ("1.bias", .float32(Tensor(zeros: [1])))], to: url)
+    #expect(throws: NeuralNetError.self) { try Checkpoint.load(model, from: url) }
+    #expect(model.parameters().map(\.value) == before)
 }

@@ -383,7 +383,28 @@ let hostileFiles: [HostileFile] = [
         try SafeTensors.write([], metadata: ["step": "-1"], to: url)
         #expect(throws: SafeTensorsError.self) { try Checkpoint.loadOptimizer(adam, from: url) }
         // A valid step but no moments for the parameters.
-        try SafeTensors.write([], metadata: ["step": "2"], to: url)
+        try SafeTensors.write([], metadata: ["step": "2", "optimizer": "Adam"], to: url)
         #expect(throws: NeuralNetError.self) { try Checkpoint.loadOptimizer(adam, from: url) }
+    }
+
+    @Test func optimizerFileOfAnotherKindOrWithExtraStateIsRefusedAndChangesNothing() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("optimizer.safetensors")
+        let model = Self.makeDense(seed: 7)
+        let sgd = try SGD(parameters: model.namedParameters(), learningRate: 0.1, momentum: 0.9)
+        for p in model.parameters() { p.gradient.fill(1) }
+        sgd.step()
+        try Checkpoint.saveOptimizer(sgd, to: url)
+        let adam = try Adam(parameters: model.namedParameters())
+        #expect(throws: SafeTensorsError.self) { try Checkpoint.loadOptimizer(adam, from: url) }
+        #expect(adam.stepCount == 0)
+        // An SGD file with a tensor that names no parameter.
+        let stray = Tensor(zeros: [1])
+        try SafeTensors.write(sgd.stateTensors().map { ($0.0, .float32($0.1)) } + [("ghost.momentum_buffer", .float32(stray))],
+                              metadata: ["step": "1", "optimizer": "SGD"], to: url)
+        let fresh = try SGD(parameters: model.namedParameters(), learningRate: 0.1, momentum: 0.9)
+        #expect(throws: NeuralNetError.self) { try Checkpoint.loadOptimizer(fresh, from: url) }
+        #expect(fresh.stepCount == 0 && fresh.stateTensors().isEmpty)
     }
 }

@@ -225,3 +225,15 @@ import TestSupport
         #expect(throws: TensorError.self) { try Tensor.concatenatingBatches([Tensor(zeros: [1, 2]), Tensor(scalar: 1)]) }
     }
 }
+
+@Test func emptyShapesWhoseOtherExtentsOverflowAreRefused() {
+    #expect(throws: TensorError.self) { try Tensor(shape: [0, 1 << 62, 4], scalars: []) }
+    #expect((try? Tensor(shape: [0, 3, 4], scalars: []))?.count == 0)
+}
+
+@Test func argmaxIsExactBeyondFloatIntegerRange() throws {
+    let n = (1 << 24) + 3
+    var values = [Float](repeating: 0, count: n)
+    values[n - 1] = 1
+    #expect(try Tensor(shape: [n], scalars: values).argmax(axis: 0) == [n - 1])
+}
