@@ -285,12 +285,14 @@ public enum ConvUnfolding: Sendable, Equatable {
         }
     }
 
-    /// The columns `lo..<hi` of a run (stride 1 along W) whose input x lies inside the row,
-    /// given the input x of the run's first column.
+    /// The columns `lo..<hi` of a run whose input x, `first + t·stride` for column `t`, lies
+    /// inside a row of `width`.
     @inline(__always)
-    static func validSpan(first: Int, run: Int, width: Int) -> (lo: Int, hi: Int) {
-        let lo = min(run, max(0, -first))
-        return (lo, max(lo, min(run, width - first)))
+    static func validSpan(first: Int, run: Int, width: Int, stride: Int = 1) -> (lo: Int, hi: Int) {
+        // Smallest t with first + t·stride ≥ 0, and smallest t with first + t·stride ≥ width.
+        func ceilingSteps(_ distance: Int) -> Int { distance <= 0 ? 0 : (distance + stride - 1) / stride }
+        let lo = min(run, ceilingSteps(-first))
+        return (lo, max(lo, min(run, ceilingSteps(width - first))))
     }
 
     /// Fills `columns[K, length]` (row stride `length`) with the patches of output positions
@@ -313,10 +315,11 @@ public enum ConvUnfolding: Sendable, Equatable {
                 if hi > lo { (dst + lo).update(from: source + (first + lo), count: hi - lo) }
                 (dst + hi).update(repeating: 0, count: run - hi)
             } else {
-                for t in 0..<run {
-                    let x = (ow + t) * g.stride.w - g.padding.w + kw
-                    dst[t] = (x >= 0 && x < iw) ? source[x] : 0
-                }
+                let first = ow * g.stride.w - g.padding.w + kw
+                let (lo, hi) = validSpan(first: first, run: run, width: iw, stride: g.stride.w)
+                for t in 0..<lo { dst[t] = 0 }
+                for t in lo..<hi { dst[t] = source[first + t * g.stride.w] }
+                for t in hi..<run { dst[t] = 0 }
             }
         }
     }
@@ -336,10 +339,9 @@ public enum ConvUnfolding: Sendable, Equatable {
                 let (lo, hi) = validSpan(first: first, run: run, width: iw)
                 for t in lo..<hi { target[first + t] += src[t] }
             } else {
-                for t in 0..<run {
-                    let x = (ow + t) * g.stride.w - g.padding.w + kw
-                    if x >= 0 && x < iw { target[x] += src[t] }
-                }
+                let first = ow * g.stride.w - g.padding.w + kw
+                let (lo, hi) = validSpan(first: first, run: run, width: iw, stride: g.stride.w)
+                for t in lo..<hi { target[first + t * g.stride.w] += src[t] }
             }
         }
     }
