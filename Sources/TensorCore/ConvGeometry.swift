@@ -60,8 +60,10 @@ public struct ConvGeometry: Sendable, Equatable {
             try extent(input.w, kernel.w, stride.w, padding.w))
     }
 
-    public var inputShape: (Int) -> [Int] { { [$0, self.inChannels, self.input.d, self.input.h, self.input.w] } }
-    public var outputShape: (Int) -> [Int] { { [$0, self.outChannels, self.output.d, self.output.h, self.output.w] } }
+    /// `[n, C_in, D, H, W]` for a batch of `n`.
+    public func inputShape(_ n: Int) -> [Int] { [n, inChannels, input.d, input.h, input.w] }
+    /// `[n, C_out, D_out, H_out, W_out]` for a batch of `n`.
+    public func outputShape(_ n: Int) -> [Int] { [n, outChannels, output.d, output.h, output.w] }
     /// PyTorch's Conv3d weight layout `[out, in, kD, kH, kW]`.
     public var weightShape: [Int] { [outChannels, inChannels, kernel.d, kernel.h, kernel.w] }
 }
