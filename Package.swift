@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "adwb", targets: ["adwb"]),
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
+        .library(name: "VolumeIO", targets: ["VolumeIO"]),
     ],
     dependencies: [
         // Command-line parsing for the `adwb` tool (subcommands, options, validation).
@@ -22,15 +23,19 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev", "pkg-config"])]
         ),
+        // zlib for streamed gzip (.nii.gz); only VolumeIO imports it.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: Public API
         .target(name: "TensorCore", dependencies: ["COpenBLAS"]),
         .target(name: "NeuralNet", dependencies: ["TensorCore"]),
-        .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet"]),
+        .target(name: "VolumeIO", dependencies: ["TensorCore", "CZlib"]),
+        .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO"]),
         .executableTarget(
             name: "adwb",
             dependencies: [
                 "Benchmarks",
+                "VolumeIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -39,6 +44,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["TensorCore", "NeuralNet"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
+        .testTarget(name: "VolumeIOTests", dependencies: ["VolumeIO", "TestSupport"]),
         .testTarget(name: "AdwbTests", dependencies: ["adwb", "Benchmarks"]),
     ]
 )

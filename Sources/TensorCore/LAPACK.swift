@@ -96,6 +96,31 @@ public enum LinearAlgebra {
         return (u, s, vt)
     }
 
+    /// Thin SVD in double precision (`dgesdd`) of a small row-major `rows × columns` matrix,
+    /// for geometry (affines, orientations) where Float32 would lose the precision nibabel keeps.
+    ///
+    /// ```
+    /// A = U diag(s) Vᵀ,  U: [m, r], s: [r] descending, Vᵀ: [r, n], r = min(m, n)
+    /// ```
+    public static func svd(doublePrecision a: [Double], rows m: Int, columns n: Int) throws
+        -> (u: [Double], s: [Double], vt: [Double])
+    {
+        let routine = "LAPACKE_dgesdd"
+        precondition(a.count == m * n, "svd: \(a.count) entries for a \(m)×\(n) matrix")
+        guard a.allSatisfy({ $0.isFinite }) else { throw LinearAlgebraError.nonFiniteInput(routine: routine) }
+        let r = min(m, n)
+        var work = a
+        var u = [Double](repeating: 0, count: m * r)
+        var s = [Double](repeating: 0, count: r)
+        var vt = [Double](repeating: 0, count: r * n)
+        let info = Engine.withLibraryThreads {
+            LAPACKE_dgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(m), Int32(n), &work, Int32(max(1, n)),
+                           &s, &u, Int32(max(1, r)), &vt, Int32(max(1, n)))
+        }
+        try check(info, routine) { .noConvergence(routine: routine, info: $0) }
+        return (u, s, vt)
+    }
+
     /// Cholesky factor of a symmetric positive-definite matrix (`spotrf`, lower triangle).
     ///
     /// ```

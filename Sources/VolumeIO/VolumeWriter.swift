@@ -1,0 +1,163 @@
+import Foundation
+import TensorCore
+
+/// How integer outputs store values that are not already integers in the type's range.
+public enum OutputScaling: String, Sendable, Codable, CaseIterable {
+    /// Map the finite value range onto the type's range with `scl_slope`/`scl_inter` (as
+    /// nibabel does); values that fit exactly are stored unscaled.
+    case automatic
+    /// Store values as they are; a value the type cannot hold exactly is an error.
+    case none
+}
+
+/// How to write a volume.
+public struct VolumeWriteOptions: Sendable {
+    /// On-disk type. float32 keeps every value; int16 and uint8 are what templates, masks and
+    /// label maps usually ship as.
+    public var datatype: VoxelType
+    public var scaling: OutputScaling
+    /// zlib level for `.nii.gz`: 1 (default, nibabel's choice) is fast; 6–9 trade time for
+    /// somewhat smaller files.
+    public var compressionLevel: Int
+
+    public init(datatype: VoxelType = .float32, scaling: OutputScaling = .automatic, compressionLevel: Int = 1) {
+        self.datatype = datatype
+        self.scaling = scaling
+        self.compressionLevel = compressionLevel
+    }
+}
+
+/// Writes NIfTI-1 single files (`.nii`, `.nii.gz`), little-endian, that nibabel, FSL, ITK and
+/// viewers read with the same data and affine.
+///
+/// Both transforms are set from the affine: the sform exactly (as Float32), and the qform as
+/// its nearest rotation and voxel sizes. Codes come from the source header when there is one
+/// (sform: its sform code, else its qform code, else 2 "aligned"; qform: its qform code, else
+/// the sform code when the affine has no shear, else 0 "unknown"). The file appears
+/// atomically (temporary name, then rename).
+public enum VolumeWriter {
+    public static func write(_ volume: Volume, to url: URL, options: VolumeWriteOptions = VolumeWriteOptions()) throws {
+        let path = url.path
+        let lower = path.lowercased()
+        let compressed = lower.hasSuffix(".nii.gz")
+        guard compressed || lower.hasSuffix(".nii") else {
+            throw VolumeError.unsupportedOutput(path: path, reason: "the writer makes NIfTI-1 files: name the output .nii or .nii.gz")
+        }
+        guard (0...9).contains(options.compressionLevel) else {
+            throw VolumeError.unsupportedOutput(path: path, reason: "gzip level must be 0...9, got \(options.compressionLevel)")
+        }
+        let shape = volume.shape
+        guard shape.allSatisfy({ $0 <= Int(Int16.max) }) else {
+            throw VolumeError.unsupportedOutput(path: path, reason: "NIfTI-1 holds at most 32767 voxels per axis, got \(shape)")
+        }
+        guard volume.affine.isFinite else { throw VolumeError.invalidAffine(path: path, reason: "the affine holds NaN or infinity") }
+        let scaling = try storageScaling(volume.data, options: options, path: path)
+        let block = try headerBlock(volume, datatype: options.datatype, scaling: scaling, path: path)
+
+        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: volume.data.count * options.datatype.byteCount, alignment: 64)
+        defer { raw.deallocate() }
+        volume.data.withUnsafeBufferPointer {
+            VoxelCodec.encode($0, shape: shape, type: options.datatype, scaling: scaling, into: raw)
+        }
+        do {
+            try AtomicFile.write(to: url) { sink in
+                if compressed {
+                    let gzip = try GzipWriter(sink: sink, level: options.compressionLevel)
+                    try block.withUnsafeBytes { try gzip.write($0) }
+                    try gzip.write(UnsafeRawBufferPointer(raw))
+                    try gzip.finish()
+                } else {
+                    try block.withUnsafeBytes { try sink.write($0) }
+                    try sink.write(UnsafeRawBufferPointer(raw))
+                }
+            }
+        } catch let error as FileWriteError {
+            if case let .cannotWrite(_, reason) = error { throw VolumeError.cannotWrite(path: path, reason: reason) }
+            throw error
+        } catch let error as ByteSourceError {
+            throw VolumeError.cannotWrite(path: path, reason: "\(error)")
+        }
+    }
+
+    /// The scaling that stores `data` as `options.datatype`, nil when values go in unscaled.
+    static func storageScaling(_ data: Tensor, options: VolumeWriteOptions, path: String) throws -> LinearScaling? {
+        guard let range = options.datatype.integerRange else { return nil }
+        var low = Float.infinity, high = -Float.infinity
+        var exact = true
+        for value in data.scalars {
+            guard value.isFinite else { throw VolumeError.valueNotRepresentable(path: path, value: value, datatype: options.datatype) }
+            low = min(low, value)
+            high = max(high, value)
+            if exact && (value.rounded() != value || !range.contains(Double(value))) {
+                if options.scaling == .none {
+                    throw VolumeError.valueNotRepresentable(path: path, value: value, datatype: options.datatype)
+                }
+                exact = false
+            }
+        }
+        if exact { return nil }
+        let (lo, hi) = (Double(low), Double(high))
+        // The header stores Float32: round slope and intercept first, then quantise with them.
+        let slope = Double(Float(hi > lo ? (hi - lo) / (range.upperBound - range.lowerBound) : 1))
+        let intercept = Double(Float(lo - range.lowerBound * slope))
+        return LinearScaling(slope: slope, intercept: intercept)
+    }
+
+    /// The 352 bytes before the voxels: the NIfTI-1 header and an empty extender.
+    static func headerBlock(_ volume: Volume, datatype: VoxelType, scaling: LinearScaling?, path: String) throws -> [UInt8] {
+        let affine = volume.affine
+        let qform: QuaternionTransform, exact: Bool
+        do { (qform, exact) = try AffineGeometry.quaternionTransform(of: affine) } catch {
+            throw VolumeError.invalidAffine(path: path, reason: "cannot express it as a qform: \(error)")
+        }
+        let source = volume.header
+        let sformCode = [source?.sformCode ?? 0, source?.qformCode ?? 0].first { $0 > 0 } ?? 2
+        let qformCode = (source?.qformCode ?? 0) > 0 ? source!.qformCode : (exact ? sformCode : 0)
+        let spatialUnits = (source?.xyztUnits ?? 0) & 0x07
+
+        var block = HeaderBuilder(size: VolumeHeader.nifti1Size + 4)
+        block.int32(0, 348)
+        block.uint8(39, source?.dimInfo ?? 0)
+        let dims = [3] + volume.shape + [1, 1, 1, 1]
+        for (axis, extent) in dims.enumerated() { block.int16(40 + 2 * axis, extent) }
+        block.int16(70, datatype.code)
+        block.int16(72, datatype.byteCount * 8)
+        let pixdim = [qform.qfac] + qform.zooms + [1, 1, 1, 1]
+        for (axis, value) in pixdim.enumerated() { block.float32(76 + 4 * axis, value) }
+        block.float32(108, Double(VolumeHeader.nifti1Size + 4))
+        block.float32(112, scaling?.slope ?? 1)
+        block.float32(116, scaling?.intercept ?? 0)
+        block.uint8(123, spatialUnits == 0 ? 2 : spatialUnits)
+        block.string(148, "ADWorkbench", length: 80)
+        block.int16(252, qformCode)
+        block.int16(254, sformCode)
+        for (index, value) in [qform.b, qform.c, qform.d].enumerated() { block.float32(256 + 4 * index, value) }
+        for (index, value) in qform.offset.enumerated() { block.float32(268 + 4 * index, value) }
+        for row in 0..<3 {
+            for column in 0..<4 { block.float32(280 + 16 * row + 4 * column, affine[row, column]) }
+        }
+        block.string(344, "n+1", length: 4)
+        return block.bytes
+    }
+}
+
+/// Little-endian field writer for a header block.
+struct HeaderBuilder {
+    private(set) var bytes: [UInt8]
+
+    init(size: Int) { bytes = [UInt8](repeating: 0, count: size) }
+
+    private mutating func put<T: FixedWidthInteger>(_ offset: Int, _ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { raw in
+            for k in 0..<raw.count { bytes[offset + k] = raw[k] }
+        }
+    }
+
+    mutating func uint8(_ offset: Int, _ value: UInt8) { bytes[offset] = value }
+    mutating func int16(_ offset: Int, _ value: Int) { put(offset, Int16(value)) }
+    mutating func int32(_ offset: Int, _ value: Int) { put(offset, Int32(value)) }
+    mutating func float32(_ offset: Int, _ value: Double) { put(offset, Float(value).bitPattern) }
+    mutating func string(_ offset: Int, _ text: String, length: Int) {
+        for (k, byte) in text.utf8.prefix(length).enumerated() { bytes[offset + k] = byte }
+    }
+}

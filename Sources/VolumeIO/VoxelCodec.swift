@@ -1,0 +1,201 @@
+import TensorCore
+
+/// A stored voxel type: loads from and stores to raw (possibly unaligned, possibly
+/// byte-swapped) file bytes.
+protocol StoredVoxel {
+    /// The value at `pointer`, converted to Float32 with a single rounding.
+    static func float(at pointer: UnsafeRawPointer, swapped: Bool) -> Float
+    /// The value at `pointer`, exactly (up to Float64's 53 bits for 64-bit integers).
+    static func double(at pointer: UnsafeRawPointer, swapped: Bool) -> Double
+    /// Stores `value`, already rounded and inside the type's range, little-endian.
+    static func store(_ value: Double, at pointer: UnsafeMutableRawPointer)
+}
+
+extension FixedWidthInteger {
+    @inline(__always) static func loaded(at pointer: UnsafeRawPointer, swapped: Bool) -> Self {
+        let raw = pointer.loadUnaligned(as: Self.self)
+        return swapped ? raw.byteSwapped : raw
+    }
+}
+
+extension UInt8: StoredVoxel {
+    static func float(at p: UnsafeRawPointer, swapped: Bool) -> Float { Float(p.load(as: UInt8.self)) }
+    static func double(at p: UnsafeRawPointer, swapped: Bool) -> Double { Double(p.load(as: UInt8.self)) }
+    static func store(_ v: Double, at p: UnsafeMutableRawPointer) { p.storeBytes(of: UInt8(v), as: UInt8.self) }
+}
+
+extension Int8: StoredVoxel {
+    static func float(at p: UnsafeRawPointer, swapped: Bool) -> Float { Float(p.load(as: Int8.self)) }
+    static func double(at p: UnsafeRawPointer, swapped: Bool) -> Double { Double(p.load(as: Int8.self)) }
+    static func store(_ v: Double, at p: UnsafeMutableRawPointer) { p.storeBytes(of: Int8(v), as: Int8.self) }
+}
+
+/// Multi-byte integers share one implementation.
+protocol StoredInteger: StoredVoxel, FixedWidthInteger {}
+extension StoredInteger {
+    static func float(at p: UnsafeRawPointer, swapped: Bool) -> Float { Float(loaded(at: p, swapped: swapped)) }
+    static func double(at p: UnsafeRawPointer, swapped: Bool) -> Double { Double(loaded(at: p, swapped: swapped)) }
+    static func store(_ v: Double, at p: UnsafeMutableRawPointer) { p.storeBytes(of: Self(v).littleEndian, toByteOffset: 0, as: Self.self) }
+}
+extension Int16: StoredInteger {}
+extension UInt16: StoredInteger {}
+extension Int32: StoredInteger {}
+extension UInt32: StoredInteger {}
+extension Int64: StoredInteger {}
+extension UInt64: StoredInteger {}
+
+extension Float: StoredVoxel {
+    static func float(at p: UnsafeRawPointer, swapped: Bool) -> Float { Float(bitPattern: UInt32.loaded(at: p, swapped: swapped)) }
+    static func double(at p: UnsafeRawPointer, swapped: Bool) -> Double { Double(float(at: p, swapped: swapped)) }
+    static func store(_ v: Double, at p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: Float(v).bitPattern.littleEndian, toByteOffset: 0, as: UInt32.self)
+    }
+}
+
+extension Double: StoredVoxel {
+    static func float(at p: UnsafeRawPointer, swapped: Bool) -> Float { Float(double(at: p, swapped: swapped)) }
+    static func double(at p: UnsafeRawPointer, swapped: Bool) -> Double { Double(bitPattern: UInt64.loaded(at: p, swapped: swapped)) }
+    static func store(_ v: Double, at p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 0, as: UInt64.self)
+    }
+}
+
+extension VoxelType {
+    var storedType: StoredVoxel.Type {
+        switch self {
+        case .uint8: return UInt8.self
+        case .int8: return Int8.self
+        case .int16: return Int16.self
+        case .uint16: return UInt16.self
+        case .int32: return Int32.self
+        case .uint32: return UInt32.self
+        case .int64: return Int64.self
+        case .uint64: return UInt64.self
+        case .float32: return Float.self
+        case .float64: return Double.self
+        }
+    }
+}
+
+/// Converts between a file's voxel order and the workbench's.
+///
+/// NIfTI and Analyze store a volume with i fastest (Fortran order over (i, j, k)); the
+/// workbench holds it as a Tensor `[X, Y, Z]` with k fastest (C order), so that
+/// `data[i, j, k]` is voxel (i, j, k) as in nibabel's arrays. Both directions transpose in
+/// 16×16 tiles of (i, k) for each j, split over the engine's workers by j.
+enum VoxelCodec {
+    static let tile = 16
+
+    /// Decodes one stored volume `raw` (`X·Y·Z` voxels of `type`) into `out` `[X, Y, Z]`,
+    /// applying `scaling` in Float64 before the one rounding to Float32.
+    static func decode(_ raw: UnsafeRawBufferPointer, type: VoxelType, swapped: Bool, scaling: LinearScaling?,
+                       shape: [Int], into out: UnsafeMutableBufferPointer<Float>) {
+        func run<T: StoredVoxel>(_: T.Type) {
+            decode(T.self, raw, swapped: swapped, scaling: scaling, shape: shape, into: out)
+        }
+        switch type {
+        case .uint8: run(UInt8.self)
+        case .int8: run(Int8.self)
+        case .int16: run(Int16.self)
+        case .uint16: run(UInt16.self)
+        case .int32: run(Int32.self)
+        case .uint32: run(UInt32.self)
+        case .int64: run(Int64.self)
+        case .uint64: run(UInt64.self)
+        case .float32: run(Float.self)
+        case .float64: run(Double.self)
+        }
+    }
+
+    private static func decode<T: StoredVoxel>(_: T.Type, _ raw: UnsafeRawBufferPointer, swapped: Bool,
+                                               scaling: LinearScaling?, shape: [Int], into out: UnsafeMutableBufferPointer<Float>) {
+        let (nx, ny, nz) = (shape[0], shape[1], shape[2])
+        let size = MemoryLayout<T>.size
+        precondition(raw.count >= nx * ny * nz * size && out.count == nx * ny * nz, "decode: buffer sizes disagree with \(shape)")
+        let source = raw.baseAddress!
+        let destination = out.baseAddress!
+        let slope = scaling?.slope ?? 1, intercept = scaling?.intercept ?? 0
+        let scaled = scaling != nil
+        Engine.parallelRanges(ny, minimumPerWorker: max(1, 1 << 15 / max(1, nx * nz))) { rows in
+            for j in rows {
+                for k0 in stride(from: 0, to: nz, by: tile) {
+                    let k1 = min(k0 + tile, nz)
+                    for i0 in stride(from: 0, to: nx, by: tile) {
+                        for i in i0..<min(i0 + tile, nx) {
+                            let target = destination + (i * ny + j) * nz
+                            var from = source + (i + nx * (j + ny * k0)) * size
+                            let step = nx * ny * size
+                            if scaled {
+                                for k in k0..<k1 {
+                                    target[k] = Float(T.double(at: from, swapped: swapped) * slope + intercept)
+                                    from += step
+                                }
+                            } else {
+                                for k in k0..<k1 {
+                                    target[k] = T.float(at: from, swapped: swapped)
+                                    from += step
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Encodes `values` `[X, Y, Z]` into stored little-endian voxels of `type` in file order:
+    /// `stored = round((value − intercept) / slope)` for integer types (the caller checked
+    /// the range), the value itself for floating types.
+    static func encode(_ values: UnsafeBufferPointer<Float>, shape: [Int], type: VoxelType, scaling: LinearScaling?,
+                       into raw: UnsafeMutableRawBufferPointer) {
+        func run<T: StoredVoxel>(_: T.Type) {
+            encode(T.self, values, shape: shape, integerRange: type.integerRange, scaling: scaling, into: raw)
+        }
+        switch type {
+        case .uint8: run(UInt8.self)
+        case .int8: run(Int8.self)
+        case .int16: run(Int16.self)
+        case .uint16: run(UInt16.self)
+        case .int32: run(Int32.self)
+        case .uint32: run(UInt32.self)
+        case .int64: run(Int64.self)
+        case .uint64: run(UInt64.self)
+        case .float32: run(Float.self)
+        case .float64: run(Double.self)
+        }
+    }
+
+    private static func encode<T: StoredVoxel>(_: T.Type, _ values: UnsafeBufferPointer<Float>, shape: [Int],
+                                               integerRange: ClosedRange<Double>?,
+                                               scaling: LinearScaling?, into raw: UnsafeMutableRawBufferPointer) {
+        let (nx, ny, nz) = (shape[0], shape[1], shape[2])
+        let size = MemoryLayout<T>.size
+        precondition(raw.count == nx * ny * nz * size && values.count == nx * ny * nz, "encode: buffer sizes disagree with \(shape)")
+        let source = values.baseAddress!
+        let destination = raw.baseAddress!
+        let slope = scaling?.slope ?? 1, intercept = scaling?.intercept ?? 0
+        let integer = integerRange != nil
+        // Clamping keeps a rounding error at the range's edge from trapping the conversion.
+        let lowest = integerRange?.lowerBound ?? 0, highest = integerRange?.upperBound ?? 0
+        Engine.parallelRanges(ny, minimumPerWorker: max(1, 1 << 15 / max(1, nx * nz))) { rows in
+            for j in rows {
+                for k0 in stride(from: 0, to: nz, by: tile) {
+                    let k1 = min(k0 + tile, nz)
+                    for i0 in stride(from: 0, to: nx, by: tile) {
+                        for i in i0..<min(i0 + tile, nx) {
+                            let from = source + (i * ny + j) * nz
+                            var target = destination + (i + nx * (j + ny * k0)) * size
+                            let step = nx * ny * size
+                            for k in k0..<k1 {
+                                let value = Double(from[k])
+                                T.store(integer ? min(max(((value - intercept) / slope).rounded(), lowest), highest) : value,
+                                        at: target)
+                                target += step
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
