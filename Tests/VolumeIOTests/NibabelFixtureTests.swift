@@ -61,7 +61,7 @@ enum VolumeFixtures {
         let source: Source
         let output: String
         let datatype: String
-        let volume: Int
+        let volume: Int?
         let affine: [[Double]]
         let sform_code: Int
         let qform_code: Int
