@@ -6,8 +6,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Tests build in release with testing enabled: numeric loops in debug Swift are 10-100x slower.
 SWIFT_TEST := swift test -c release -Xswiftc -enable-testing
 SWIFT_RUN := swift run -c release adwb
-# The newest peer baseline beside the project, if there is one, for side-by-side figures.
-PEERS := $(lastword $(sort $(wildcard ../shared/peers/baseline-*.json)))
+# The newest peer baselines (PyTorch beside the project, nibabel in reports/), for side-by-side figures.
+PEERS := $(lastword $(sort $(wildcard ../shared/peers/baseline-*.json))) $(lastword $(sort $(wildcard reports/peers-nibabel-*.json)))
 
 .PHONY: deps demo test bench build
 
@@ -26,7 +26,7 @@ test: deps
 	$(SWIFT_TEST)
 
 demo: deps
-	$(SWIFT_RUN) bench $(if $(PEERS),--peers $(PEERS))
+	$(SWIFT_RUN) bench $(foreach p,$(PEERS),--peers $(p))
 
 bench: deps
 	$(SWIFT_RUN) bench --json

@@ -1,20 +1,32 @@
 import Foundation
 import NeuralNet
 import TensorCore
+import VolumeIO
 
 /// One kernel's timing: the median of `runs` timed calls after one warm-up call.
 public struct KernelTiming: Codable, Sendable {
     public var ms: Double
     /// Effective GFLOP/s (fixed FLOP count over the median time), or nil when not a FLOP-bound kernel.
     public var gflops: Double?
+    /// Throughput of an I/O kernel in MB/s (10⁶ bytes of voxel data as stored, uncompressed),
+    /// nil for compute kernels.
+    public var mb_per_s: Double?
     public var runs: Int
 }
 
-/// The benchmark report: `{"threads", "peak_rss_mb", "kernels": {name: {"ms", "gflops", "runs"}}}`.
+/// The benchmark report: `{"threads", "peak_rss_mb", "kernels": {name: {"ms", "gflops", "runs"}}}`
+/// (I/O kernels give `mb_per_s` instead of `gflops`), plus `skipped: {name: reason}` when a
+/// kernel's input was missing.
 public struct BenchReport: Codable, Sendable {
     public var threads: Int
     public var peak_rss_mb: Double
     public var kernels: [String: KernelTiming]
+    public var skipped: [String: String]?
+}
+
+/// A kernel that cannot run here (its input file is missing), with the reason.
+public struct BenchSkipped: Error {
+    public let reason: String
 }
 
 /// The workbench's benchmark. Kernel names and shapes follow ../shared/peers/bench_peers.py,
@@ -24,8 +36,51 @@ public enum Bench {
     public struct Kernel {
         public let name: String
         public let gflop: Double?
+        /// Megabytes moved per call, for I/O kernels.
+        public let megabytes: Double?
         public let prepare: () throws -> () throws -> Void
+
+        public init(name: String, gflop: Double?, megabytes: Double? = nil, prepare: @escaping () throws -> () throws -> Void) {
+            self.name = name
+            self.gflop = gflop
+            self.megabytes = megabytes
+            self.prepare = prepare
+        }
     }
+
+    /// The 1 mm MNI ICBM152 2009a T1 template (uint8, 197×233×189 = 8.68 MB of voxels), from
+    /// `$ADWB_SHARED_DATA` or ../shared/data.
+    public static var mniTemplate: URL {
+        let root = ProcessInfo.processInfo.environment["ADWB_SHARED_DATA"] ?? "../shared/data"
+        return URL(fileURLWithPath: root)
+            .appendingPathComponent("mni-icbm152-2009a-sym/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
+    }
+
+    static let mniTemplateMegabytes = Double(197 * 233 * 189) / 1e6
+
+    static func requireTemplate() throws -> URL {
+        let url = mniTemplate
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw BenchSkipped(reason: "\(url.path) not found (set ADWB_SHARED_DATA to the shared data folder)")
+        }
+        return url
+    }
+
+    /// Reading the template as nibabel's `load(...).get_fdata()` does: inflate, convert, scale.
+    static var niftiRead: Kernel { Kernel(name: "nifti_read_mni_1mm", gflop: nil, megabytes: mniTemplateMegabytes) {
+        let url = try requireTemplate()
+        return { _ = try VolumeReader.read(url) }
+    } }
+
+    /// Writing it back as uint8 `.nii.gz` (gzip level 1, nibabel's default), as `nib.save` does.
+    static var niftiWrite: Kernel { Kernel(name: "nifti_write_mni_1mm", gflop: nil, megabytes: mniTemplateMegabytes) {
+        let volume = try VolumeReader.read(try requireTemplate())
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("adwb-bench-\(getpid()).nii.gz")
+        return {
+            defer { try? FileManager.default.removeItem(at: output) }
+            try VolumeWriter.write(volume, to: output, options: VolumeWriteOptions(datatype: .uint8))
+        }
+    } }
 
     /// Every kernel, in the order they run.
     public static func kernels() -> [Kernel] {
@@ -57,6 +112,7 @@ public enum Bench {
                 let volume = TestData.uniform([1, 1, 121, 145, 121], seed: 2)
                 return { _ = try encoder.forward(volume, mode: .inference) }
             },
+            niftiRead, niftiWrite,
         ]
     }
 
@@ -111,16 +167,22 @@ public enum Bench {
     /// - Parameter progress: called with each kernel's name before it runs.
     public static func run(filters: [String] = [], progress: (String) -> Void = { _ in }) throws -> BenchReport {
         var timings: [String: KernelTiming] = [:]
+        var skipped: [String: String] = [:]
         for kernel in kernels() where filters.isEmpty || filters.contains(where: { kernel.name.contains($0) }) {
             progress(kernel.name)
-            let call = try kernel.prepare()
+            let call: () throws -> Void
+            do { call = try kernel.prepare() } catch let skip as BenchSkipped {
+                skipped[kernel.name] = skip.reason
+                continue
+            }
             let ms = try time(call)
+            func perSecond(_ amount: Double) -> Double { ((amount / (ms.median / 1000)) * 100).rounded() / 100 }
             timings[kernel.name] = KernelTiming(
-                ms: (ms.median * 1000).rounded() / 1000,
-                gflops: kernel.gflop.map { (($0 / (ms.median / 1000)) * 100).rounded() / 100 },
-                runs: ms.runs)
+                ms: (ms.median * 1000).rounded() / 1000, gflops: kernel.gflop.map(perSecond),
+                mb_per_s: kernel.megabytes.map(perSecond), runs: ms.runs)
         }
-        return BenchReport(threads: Engine.threads, peak_rss_mb: peakResidentMegabytes(), kernels: timings)
+        return BenchReport(threads: Engine.threads, peak_rss_mb: peakResidentMegabytes(), kernels: timings,
+                           skipped: skipped.isEmpty ? nil : skipped)
     }
 
     /// Median wall time in ms over 5 timed calls after one warm-up (3 when the warm-up took

@@ -1,11 +1,12 @@
 import Foundation
 
-/// Figures from a run of ../shared/peers/bench_peers.py (its JSON output), looked up by the
-/// workbench's kernel names so `adwb bench --peers FILE` can print them side by side.
+/// Figures from a run of ../shared/peers/bench_peers.py or reports/bench_nibabel_io.py (their
+/// JSON output), looked up by the workbench's kernel names so `adwb bench --peers FILE` can
+/// print them side by side.
 public struct PeerBaseline: Sendable {
     /// For each of our kernels, the peer's figure in ms per configuration
-    /// (`"torch tuned"`, `"torch default"`, `"openblas ctypes"`).
-    public let figures: [String: [String: Double]]
+    /// (`"torch tuned"`, `"torch default"`, `"openblas ctypes"`, `"nibabel"`).
+    public private(set) var figures: [String: [String: Double]]
 
     /// Our kernel name → the peer script's key for the same workload.
     static let torchKeys = [
@@ -40,10 +41,20 @@ public struct PeerBaseline: Sendable {
         if let value = ms((root["sgemm_2048"] as? [String: Any])?["debian_openblas_ctypes"]) {
             figures["sgemm_2048", default: [:]]["openblas ctypes"] = value
         }
+        // bench_nibabel_io.py: {"nibabel": {"threads_N": {kernel: {"ms", "mb_per_s"}}}}, our names.
+        let nibabel = (root["nibabel"] as? [String: Any])?[threadKey] as? [String: Any]
+        for (kernel, figure) in nibabel ?? [:] {
+            if let value = (figure as? [String: Any])?["ms"] as? Double { figures[kernel, default: [:]]["nibabel"] = value }
+        }
         guard !figures.isEmpty else {
-            throw PeerBaselineError(path: url.path, reason: "no figures for \(threadKey) (is it bench_peers.py output?)")
+            throw PeerBaselineError(path: url.path, reason: "no figures for \(threadKey) (is it bench_peers.py or bench_nibabel_io.py output?)")
         }
         self.figures = figures
+    }
+
+    /// Adds another file's figures (e.g. nibabel's beside PyTorch's).
+    public mutating func merge(_ other: PeerBaseline) {
+        figures.merge(other.figures) { mine, theirs in mine.merging(theirs) { _, new in new } }
     }
 }
 

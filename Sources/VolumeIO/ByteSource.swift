@@ -78,7 +78,7 @@ final class FileByteSource: ByteSource {
     func skip(_ count: Int) throws -> Int {
         let here = lseek(descriptor, 0, SEEK_CUR)
         guard here >= 0 else { throw ByteSourceError.io(String(cString: strerror(errno))) }
-        let target = min(Int(here) + count, max(size, Int(here)))
+        let target = Int(here) + min(count, max(0, size - Int(here)))
         guard lseek(descriptor, off_t(target), SEEK_SET) >= 0 else {
             throw ByteSourceError.io(String(cString: strerror(errno)))
         }
@@ -157,6 +157,15 @@ final class GzipByteSource: ByteSource {
         guard try refill() else {
             finished = true
             return
+        }
+        if stream.pointee.avail_in == 1 && !fileExhausted {
+            // The two magic bytes may straddle input blocks: carry the first one over.
+            let first = stream.pointee.next_in![0]
+            input[0] = first
+            let got = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: input[1...]))
+            if got == 0 { fileExhausted = true }
+            stream.pointee.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
+            stream.pointee.avail_in = uInt(1 + got)
         }
         let next = stream.pointee.next_in!
         if stream.pointee.avail_in >= 2 && next[0] == 0x1f && next[1] == 0x8b {

@@ -111,7 +111,8 @@ struct OpenedVolume {
     private static func siblings(of path: String, from: String, to: String) -> [String] {
         var base = path
         if base.lowercased().hasSuffix(".gz") { base.removeLast(3) }
-        base.removeLast(from.count)
+        // A pair header may have any name; only a matching extension is replaced.
+        if base.lowercased().hasSuffix(from) { base.removeLast(from.count) }
         let upper = to.uppercased()
         return [base + to, base + to + ".gz", base + upper, base + upper + ".gz"]
     }

@@ -62,7 +62,7 @@ public enum VolumeWriter {
         do {
             try AtomicFile.write(to: url) { sink in
                 if compressed {
-                    let gzip = try GzipWriter(sink: sink, level: options.compressionLevel)
+                    let gzip = GzipWriter(sink: sink, level: options.compressionLevel)
                     try block.withUnsafeBytes { try gzip.write($0) }
                     try gzip.write(UnsafeRawBufferPointer(raw))
                     try gzip.finish()
@@ -82,25 +82,66 @@ public enum VolumeWriter {
     /// The scaling that stores `data` as `options.datatype`, nil when values go in unscaled.
     static func storageScaling(_ data: Tensor, options: VolumeWriteOptions, path: String) throws -> LinearScaling? {
         guard let range = options.datatype.integerRange else { return nil }
-        var low = Float.infinity, high = -Float.infinity
-        var exact = true
-        for value in data.scalars {
-            guard value.isFinite else { throw VolumeError.valueNotRepresentable(path: path, value: value, datatype: options.datatype) }
-            low = min(low, value)
-            high = max(high, value)
-            if exact && (value.rounded() != value || !range.contains(Double(value))) {
-                if options.scaling == .none {
-                    throw VolumeError.valueNotRepresentable(path: path, value: value, datatype: options.datatype)
-                }
-                exact = false
-            }
+        let (low, high, firstNonFinite, firstInexact) = data.withUnsafeBufferPointer { scan($0, range: range) }
+        if let index = firstNonFinite {
+            throw VolumeError.valueNotRepresentable(path: path, value: data.scalars[index], datatype: options.datatype)
         }
-        if exact { return nil }
+        guard let inexact = firstInexact else { return nil }
+        if options.scaling == .none {
+            throw VolumeError.valueNotRepresentable(path: path, value: data.scalars[inexact], datatype: options.datatype)
+        }
         let (lo, hi) = (Double(low), Double(high))
         // The header stores Float32: round slope and intercept first, then quantise with them.
         let slope = Double(Float(hi > lo ? (hi - lo) / (range.upperBound - range.lowerBound) : 1))
         let intercept = Double(Float(lo - range.lowerBound * slope))
         return LinearScaling(slope: slope, intercept: intercept)
+    }
+
+    /// Finite range of `values`, the first non-finite index and the first value that is not an
+    /// integer inside `range`.
+    ///
+    /// The main pass has no early exits, so that it vectorises: integrality by the rounding
+    /// trick `(|v| + 2²³) − 2²³ == |v|` (exact below 2²³; larger Float32 values are integers
+    /// anyway), counts instead of indices; only when something is found does a second, plain
+    /// pass locate the first offender.
+    private static func scan(_ values: UnsafeBufferPointer<Float>, range: ClosedRange<Double>)
+        -> (low: Float, high: Float, nonFinite: Int?, inexact: Int?)
+    {
+        // Float32 bounds of a wide type may round outward; the exact check is `isStorable`.
+        let (lowBound, highBound) = (Float(range.lowerBound), Float(range.upperBound))
+        func isIntegral(_ value: Float) -> Bool {
+            let magnitude = abs(value)
+            return magnitude >= 0x1p23 || (magnitude + 0x1p23) - 0x1p23 == magnitude
+        }
+        func isStorable(_ value: Float) -> Bool { isIntegral(value) && range.contains(Double(value)) }
+        let workers = max(1, min(Engine.threads, values.count / (1 << 16)))
+        var parts = [(low: Float, high: Float, bad: Int)](repeating: (.infinity, -.infinity, 0), count: workers)
+        parts.withUnsafeMutableBufferPointer { slots in
+            Engine.parallelWorkers(workers) { worker in
+                var (low, high, bad) = (Float.infinity, -Float.infinity, 0)
+                for index in (values.count * worker / workers)..<(values.count * (worker + 1) / workers) {
+                    let value = values[index]
+                    // NaN fails every comparison: it leaves low/high alone and counts as bad.
+                    low = value < low ? value : low
+                    high = value > high ? value : high
+                    let inside = value >= lowBound && value <= highBound
+                    bad &+= (isIntegral(value) && inside) ? 0 : 1
+                }
+                slots[worker] = (low, high, bad)
+            }
+        }
+        let (low, high) = (parts.map(\.low).min() ?? .infinity, parts.map(\.high).max() ?? -.infinity)
+        if parts.allSatisfy({ $0.bad == 0 }) && range.contains(Double(low)) && range.contains(Double(high)) {
+            return (low, high, nil, nil)
+        }
+        let nonFinite = values.firstIndex { !$0.isFinite }
+        let inexact = values.firstIndex { $0.isFinite && !isStorable($0) }
+        // ±inf passed through the min/max: recompute the finite range.
+        if nonFinite != nil {
+            let finite = values.lazy.filter(\.isFinite)
+            return (finite.min() ?? .infinity, finite.max() ?? -.infinity, nonFinite, inexact)
+        }
+        return (low, high, nonFinite, inexact)
     }
 
     /// The 352 bytes before the voxels: the NIfTI-1 header and an empty extender.

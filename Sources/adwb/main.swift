@@ -47,8 +47,8 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "List the kernel names and exit.")
     var list = false
 
-    @Option(help: "A bench_peers.py JSON (e.g. ../shared/peers/baseline-2026-11-30.json): show its figures for the same thread count beside ours.")
-    var peers: String?
+    @Option(help: "A peer figures JSON from bench_peers.py (e.g. ../shared/peers/baseline-2026-11-30.json) or reports/bench_nibabel_io.py: show its figures for the same thread count beside ours (repeatable).")
+    var peers: [String] = []
 
     func run() throws {
         if list {
@@ -57,25 +57,35 @@ struct BenchCommand: ParsableCommand {
         }
         compute.apply()
         let baseline = try peers.map { try PeerBaseline(contentsOf: URL(fileURLWithPath: $0), threads: Engine.threads) }
+            .reduce(nil as PeerBaseline?) { merged, next in
+                guard var merged else { return next }
+                merged.merge(next)
+                return merged
+            }
         let showProgress = isatty(STDERR_FILENO) == 1
         let report = try Bench.run(filters: filters) { name in
             if showProgress { FileHandle.standardError.write(Data("bench: \(name)...\n".utf8)) }
         }
-        if report.kernels.isEmpty { throw ValidationError("no kernel matches \(filters); see `adwb bench --list`") }
+        if report.kernels.isEmpty && report.skipped == nil { throw ValidationError("no kernel matches \(filters); see `adwb bench --list`") }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print("threads: \(report.threads)   peak RSS: \(report.peak_rss_mb) MiB")
-            print("kernel".padding(toLength: 22, withPad: " ", startingAt: 0) + "      ms   GFLOP/s  runs" + (baseline == nil ? "" : "   peers (ms, peer/ours)"))
+            print("kernel".padding(toLength: 22, withPad: " ", startingAt: 0) + "      ms            rate  runs"
+                  + (baseline == nil ? "" : "   peers (ms, peer/ours)"))
             for (name, timing) in report.kernels.sorted(by: { $0.key < $1.key }) {
-                let gflops = timing.gflops.map { String(format: "%9.1f", $0) } ?? "        -"
+                let rate = timing.gflops.map { String(format: "%7.1f GFLOP/s", $0) }
+                    ?? timing.mb_per_s.map { String(format: "%10.1f MB/s", $0) } ?? "               -"
                 let peerColumns = (baseline?.figures[name] ?? [:]).sorted(by: { $0.key > $1.key }).map {
                     String(format: "%@ %.1f (%.2fx)", $0.key, $0.value, $0.value / timing.ms)
                 }.joined(separator: ", ")
                 print(name.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: "%8.1f", timing.ms)
-                      + " \(gflops)  \(timing.runs)" + (peerColumns.isEmpty ? "" : "   " + peerColumns))
+                      + " \(rate)  \(timing.runs)   " + peerColumns)
+            }
+            for (name, reason) in (report.skipped ?? [:]).sorted(by: { $0.key < $1.key }) {
+                print("skipped \(name): \(reason)")
             }
         }
     }

@@ -6,7 +6,8 @@ import Testing
 
 @Test func benchKernelNamesFollowThePeerScript() {
     let names = Bench.kernels().map(\.name)
-    #expect(names == ["sgemm_1024", "sgemm_2048", "cae_encoder_forward", "cae_train_step", "sae_epoch_100k", "cae_encode_volume"])
+    #expect(names == ["sgemm_1024", "sgemm_2048", "cae_encoder_forward", "cae_train_step", "sae_epoch_100k", "cae_encode_volume",
+                      "nifti_read_mni_1mm", "nifti_write_mni_1mm"])
 }
 
 @Test func benchReportHasTheStableJSONSchema() throws {
@@ -56,4 +57,32 @@ import Testing
     #expect(try PeerBaseline(contentsOf: url, threads: 1).figures == ["sgemm_2048": ["openblas ctypes": 166.0]])
     #expect(throws: PeerBaselineError.self) { try PeerBaseline(contentsOf: url, threads: 4) }
     #expect(throws: PeerBaselineError.self) { try PeerBaseline(contentsOf: url.appendingPathExtension("missing"), threads: 2) }
+}
+
+@Test func peerBaselineReadsNibabelFiguresAndMerges() throws {
+    let torch = #"{"torch": {"tuned": {"threads_2": {"conv3d_encoder_forward": {"ms": 79.0}}}}}"#
+    let nibabel = #"{"nibabel": {"threads_2": {"nifti_read_mni_1mm": {"ms": 47.0, "mb_per_s": 184.0}}}}"#
+    let directory = FileManager.default.temporaryDirectory
+    let urls = [torch, nibabel].map { _ in directory.appendingPathComponent("peers-\(UUID().uuidString).json") }
+    defer { urls.forEach { try? FileManager.default.removeItem(at: $0) } }
+    try Data(torch.utf8).write(to: urls[0])
+    try Data(nibabel.utf8).write(to: urls[1])
+    var merged = try PeerBaseline(contentsOf: urls[0], threads: 2)
+    merged.merge(try PeerBaseline(contentsOf: urls[1], threads: 2))
+    #expect(merged.figures == ["cae_encoder_forward": ["torch tuned": 79.0], "nifti_read_mni_1mm": ["nibabel": 47.0]])
+    #expect((try? ADWorkbench.parseAsRoot(["bench", "--peers", "a.json", "--peers", "b.json"])) is BenchCommand)
+}
+
+@Test func ioKernelsReportMegabytesPerSecondOrAreSkipped() throws {
+    let report = try Bench.run(filters: ["nifti_read"])
+    if let timing = report.kernels["nifti_read_mni_1mm"] {
+        #expect(timing.gflops == nil && (timing.mb_per_s ?? 0) > 0)
+        let object = try #require(JSONSerialization.jsonObject(with: JSONEncoder().encode(report)) as? [String: Any])
+        let kernel = try #require((object["kernels"] as? [String: Any])?["nifti_read_mni_1mm"] as? [String: Any])
+        #expect(Set(kernel.keys) == ["ms", "mb_per_s", "runs"])
+    } else {
+        // No shared data here: the kernel is listed as skipped, with the reason.
+        #expect(report.skipped?["nifti_read_mni_1mm"]?.contains("not found") == true)
+        print("nifti_read_mni_1mm skipped: ../shared/data is not present")
+    }
 }

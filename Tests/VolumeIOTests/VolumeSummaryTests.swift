@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+import TensorCore
+@testable import VolumeIO
+
+@Suite struct VolumeSummaryTests {
+    @Test func summaryAgreesWithNibabelForEveryReadableCommittedFile() throws {
+        for entry in VolumeFixtures.localEntries where entry.readable {
+            let summary = VolumeSummary.inspect(entry.url)
+            #expect(summary.error == nil, "\(entry)")
+            #expect(summary.dims == entry.header_shape && summary.datatype == entry.datatype, "\(entry)")
+            #expect(summary.orientation == (entry.axcodes ?? summary.orientation), "\(entry)")
+            let all = try #require(entry.all)
+            #expect(summary.nonfinite == all.nonfinite, "\(entry)")
+            if let minimum = summary.min, let maximum = summary.max, let mean = summary.mean {
+                #expect(close(minimum, all.min, rtol: 1e-7, atol: 0) && close(maximum, all.max, rtol: 1e-7, atol: 0), "\(entry)")
+                #expect(close(mean, all.mean, rtol: 1e-6, atol: 1e-6), "\(entry)")
+            }
+        }
+    }
+
+    @Test func jsonHasTheDocumentedKeys() throws {
+        let url = VolumeFixtures.volumes.appendingPathComponent("shared-copies/nifti-edge-cases/nibabel/functional.nii")
+        let object = try #require(JSONSerialization.jsonObject(with: Data(VolumeSummary.inspect(url).json.utf8)) as? [String: Any])
+        for key in ["file", "dims", "datatype", "voxel_size", "affine", "orientation", "min", "max", "mean"] {
+            #expect(object[key] != nil, "missing \(key)")
+        }
+        #expect(object["error"] == nil)
+        #expect(object["dims"] as? [Int] == [17, 21, 3, 20] && object["orientation"] as? String == "LAS")
+        #expect((object["affine"] as? [[Double]])?.count == 4)
+    }
+
+    @Test func unreadableFilesGiveOneErrorLine() throws {
+        let url = VolumeFixtures.volumes.appendingPathComponent("generated/truncated.nii.gz")
+        let summary = VolumeSummary.inspect(url)
+        let error = try #require(summary.error)
+        #expect(error.contains("truncated gzip"))
+        #expect(!summary.text.contains("\n") && summary.text.hasPrefix(url.path + ": error: "))
+        let object = try #require(JSONSerialization.jsonObject(with: Data(summary.json.utf8)) as? [String: Any])
+        #expect(Set(object.keys) == ["file", "error"])
+    }
+
+    @Test func textBlockNamesEveryField() {
+        let url = VolumeFixtures.volumes.appendingPathComponent("shared-copies/nifti-edge-cases/nibabel/functional.nii")
+        let text = VolumeSummary.inspect(url).text
+        for label in ["format", "dims", "datatype", "voxel size", "orientation", "affine", "scaling", "data"] {
+            #expect(text.contains("\n  \(label)"), "no \(label) line in\n\(text)")
+        }
+        #expect(text.contains("17 x 21 x 3 x 20") && text.contains("slope 0.075407"))
+    }
+
+    @Test func nonFinitePolicies() throws {
+        let url = VolumeFixtures.volumes.appendingPathComponent("generated/nonfinite_float32.nii")
+        #expect {
+            try VolumeReader.read(url)
+        } throws: { error in
+            guard case let .nonFiniteVoxels(path, count, voxel, _) = error as? VolumeError else { return false }
+            return path == url.path && count > 0 && voxel.count == 3
+        }
+        let kept = try VolumeReader.read(url, options: VolumeReadOptions(nonFinite: .keep))
+        let zeroed = try VolumeReader.read(url, options: VolumeReadOptions(nonFinite: .zero))
+        #expect(kept.data.scalars.contains { !$0.isFinite })
+        #expect(zeroed.data.scalars.allSatisfy { $0.isFinite })
+        for (a, b) in zip(kept.data.scalars, zeroed.data.scalars) where a.isFinite { #expect(a == b) }
+    }
+
+    @Test func endiannessTwinsReadTheSame() throws {
+        let pairs = [("shared-copies/nifti-edge-cases/nibabel/anatomical.nii", "generated/anatomical_le.nii"),
+                     ("generated/anatomical_analyze75_be.hdr", "shared-copies/nifti-edge-cases/generated/anatomical_analyze75.hdr")]
+            + VoxelType.allCases.map { ("generated/dtype_\($0)_be.nii", "generated/dtype_\($0)_le.nii") }
+        for (big, little) in pairs {
+            let a = try VolumeReader.read(VolumeFixtures.volumes.appendingPathComponent(big))
+            let b = try VolumeReader.read(VolumeFixtures.volumes.appendingPathComponent(little))
+            #expect(a.header?.byteOrder == .bigEndian && b.header?.byteOrder == .littleEndian, "\(big)")
+            #expect(a.data == b.data && a.affine == b.affine, "\(big) vs \(little)")
+        }
+    }
+
+    @Test func volumeIndexOutOfRangeIsAnError() {
+        let url = VolumeFixtures.volumes.appendingPathComponent("generated/four_d_int16.nii.gz")
+        #expect(throws: VolumeError.volumeIndexOutOfRange(path: url.path, index: 3, count: 3)) {
+            try VolumeReader.read(url, options: VolumeReadOptions(volumeIndex: 3))
+        }
+    }
+}
