@@ -121,7 +121,8 @@ final class GzipByteSource: ByteSource {
         self.file = file
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
-        input = .allocate(byteCount: blockSize, alignment: 16)
+        // At least 2 bytes: the next member's magic is carried over between blocks.
+        input = .allocate(byteCount: max(2, blockSize), alignment: 16)
         // 15 window bits + 16: expect a gzip wrapper and check its trailer.
         let status = inflateInit2_(stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         guard status == Z_OK else {

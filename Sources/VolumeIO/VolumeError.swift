@@ -54,7 +54,7 @@ public enum VolumeError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .cannotRead(path, reason): return "\(path): cannot read: \(reason)"
-        case let .emptyFile(path): return "\(path): empty file (0 bytes)"
+        case let .emptyFile(path): return "\(path): empty: there is no header to read"
         case let .notAVolume(path, reason): return "\(path): not a NIfTI or Analyze volume: \(reason)"
         case let .truncatedHeader(path, bytes, needed):
             return "\(path): truncated header: \(bytes) bytes, a header needs \(needed)"

@@ -191,12 +191,17 @@ private func check(_ entry: VolumeFixtures.Entry) throws {
         try check(entry)
     }
 
-    @Test(arguments: VolumeFixtures.sharedEntries)
+    /// Every volume in ../shared/data; CI has the folder, a bare clone may not.
+    @Test(arguments: VolumeFixtures.sharedIsPresent ? VolumeFixtures.sharedEntries : [])
     func sharedVolumeMatchesNibabel(_ entry: VolumeFixtures.Entry) throws {
+        try check(entry)
+    }
+
+    @Test func sharedDataIsCoveredWhenPresent() {
         guard VolumeFixtures.sharedIsPresent else {
-            print("skipped \(entry): ../shared/data is not present")
+            print("skipped \(VolumeFixtures.sharedEntries.count) ../shared/data volumes: \(VolumeFixtures.shared.path) is not present")
             return
         }
-        try check(entry)
+        #expect(VolumeFixtures.sharedEntries.count >= 36)
     }
 }
