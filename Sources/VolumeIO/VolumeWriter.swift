@@ -51,14 +51,12 @@ public enum VolumeWriter {
             throw VolumeError.unsupportedOutput(path: path, reason: "NIfTI-1 holds at most 32767 voxels per axis, got \(shape)")
         }
         guard volume.affine.isFinite else { throw VolumeError.invalidAffine(path: path, reason: "the affine holds NaN or infinity") }
-        let scaling = try storageScaling(volume.data, options: options, path: path)
-        let block = try headerBlock(volume, datatype: options.datatype, scaling: scaling, path: path)
-
         let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: volume.data.count * options.datatype.byteCount, alignment: 64)
         defer { raw.deallocate() }
-        volume.data.withUnsafeBufferPointer {
-            VoxelCodec.encode($0, shape: shape, type: options.datatype, scaling: scaling, into: raw)
+        let scaling = try volume.data.withUnsafeBufferPointer { values in
+            try encode(values, shape: shape, options: options, into: raw, path: path)
         }
+        let block = try headerBlock(volume, datatype: options.datatype, scaling: scaling, path: path)
         do {
             try AtomicFile.write(to: url) { sink in
                 if compressed {
@@ -79,69 +77,31 @@ public enum VolumeWriter {
         }
     }
 
-    /// The scaling that stores `data` as `options.datatype`, nil when values go in unscaled.
-    static func storageScaling(_ data: Tensor, options: VolumeWriteOptions, path: String) throws -> LinearScaling? {
-        guard let range = options.datatype.integerRange else { return nil }
-        let (low, high, firstNonFinite, firstInexact) = data.withUnsafeBufferPointer { scan($0, range: range) }
-        if let index = firstNonFinite {
-            throw VolumeError.valueNotRepresentable(path: path, value: data.scalars[index], datatype: options.datatype)
+    /// Encodes `values` as `options.datatype` into `raw`; returns the scaling written to the
+    /// header, nil when the values went in unscaled.
+    ///
+    /// Integer outputs are first encoded unscaled, checking in the same pass that every value
+    /// is an integer in range (the common case: masks, labels, integer scans). Only when one is
+    /// not does a second pass map the finite range onto the type's with a slope and intercept,
+    /// or, with `OutputScaling.none`, the first offending value become the error.
+    static func encode(_ values: UnsafeBufferPointer<Float>, shape: [Int], options: VolumeWriteOptions,
+                       into raw: UnsafeMutableRawBufferPointer, path: String) throws -> LinearScaling? {
+        let type = options.datatype
+        let check = VoxelCodec.encode(values, shape: shape, type: type, scaling: nil, into: raw)
+        guard let range = type.integerRange, check.unstorable > 0 else { return nil }
+        if let index = values.firstIndex(where: { !$0.isFinite }) {
+            throw VolumeError.valueNotRepresentable(path: path, value: values[index], datatype: type)
         }
-        guard let inexact = firstInexact else { return nil }
         if options.scaling == .none {
-            throw VolumeError.valueNotRepresentable(path: path, value: data.scalars[inexact], datatype: options.datatype)
+            let index = values.firstIndex { !(VoxelCodec.isIntegral($0) && range.contains(Double($0))) } ?? 0
+            throw VolumeError.valueNotRepresentable(path: path, value: values[index], datatype: type)
         }
-        let (lo, hi) = (Double(low), Double(high))
+        let (lo, hi) = (Double(check.low), Double(check.high))
         // The header stores Float32: round slope and intercept first, then quantise with them.
         let slope = Double(Float(hi > lo ? (hi - lo) / (range.upperBound - range.lowerBound) : 1))
-        let intercept = Double(Float(lo - range.lowerBound * slope))
-        return LinearScaling(slope: slope, intercept: intercept)
-    }
-
-    /// Finite range of `values`, the first non-finite index and the first value that is not an
-    /// integer inside `range`.
-    ///
-    /// The main pass has no early exits, so that it vectorises: integrality by the rounding
-    /// trick `(|v| + 2²³) − 2²³ == |v|` (exact below 2²³; larger Float32 values are integers
-    /// anyway), counts instead of indices; only when something is found does a second, plain
-    /// pass locate the first offender.
-    private static func scan(_ values: UnsafeBufferPointer<Float>, range: ClosedRange<Double>)
-        -> (low: Float, high: Float, nonFinite: Int?, inexact: Int?)
-    {
-        // Float32 bounds of a wide type may round outward; the exact check is `isStorable`.
-        let (lowBound, highBound) = (Float(range.lowerBound), Float(range.upperBound))
-        func isIntegral(_ value: Float) -> Bool {
-            let magnitude = abs(value)
-            return magnitude >= 0x1p23 || (magnitude + 0x1p23) - 0x1p23 == magnitude
-        }
-        func isStorable(_ value: Float) -> Bool { isIntegral(value) && range.contains(Double(value)) }
-        let workers = max(1, min(Engine.threads, values.count / (1 << 16)))
-        var parts = [(low: Float, high: Float, bad: Int)](repeating: (.infinity, -.infinity, 0), count: workers)
-        parts.withUnsafeMutableBufferPointer { slots in
-            Engine.parallelWorkers(workers) { worker in
-                var (low, high, bad) = (Float.infinity, -Float.infinity, 0)
-                for index in (values.count * worker / workers)..<(values.count * (worker + 1) / workers) {
-                    let value = values[index]
-                    // NaN fails every comparison: it leaves low/high alone and counts as bad.
-                    low = value < low ? value : low
-                    high = value > high ? value : high
-                    let inside = value >= lowBound && value <= highBound
-                    bad &+= (isIntegral(value) && inside) ? 0 : 1
-                }
-                slots[worker] = (low, high, bad)
-            }
-        }
-        let (low, high) = (parts.map(\.low).min() ?? .infinity, parts.map(\.high).max() ?? -.infinity)
-        if parts.allSatisfy({ $0.bad == 0 }) && range.contains(Double(low)) && range.contains(Double(high)) {
-            return (low, high, nil, nil)
-        }
-        let nonFinite = values.firstIndex { !$0.isFinite }
-        let inexact = values.firstIndex { $0.isFinite && !isStorable($0) }
-        // ±inf passed through the min/max: recompute the finite range.
-        if nonFinite != nil {
-            let finite = values.lazy.filter(\.isFinite)
-            return (finite.min() ?? .infinity, finite.max() ?? -.infinity, nonFinite, inexact)
-        }
-        return (low, high, nonFinite, inexact)
+        let scaling = LinearScaling(slope: slope, intercept: Double(Float(lo - range.lowerBound * slope)))
+        VoxelCodec.encode(values, shape: shape, type: type, scaling: scaling, into: raw)
+        return scaling
     }
 
     /// The 352 bytes before the voxels: the NIfTI-1 header and an empty extender.

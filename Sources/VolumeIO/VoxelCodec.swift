@@ -145,31 +145,50 @@ enum VoxelCodec {
         }
     }
 
-    /// Encodes `values` `[X, Y, Z]` into stored little-endian voxels of `type` in file order:
-    /// `stored = round((value − intercept) / slope)` for integer types (the caller checked
-    /// the range), the value itself for floating types.
+    /// What an unscaled integer encode found: the finite value range, and how many values were
+    /// not integers inside the type's range (NaN and ±inf included).
+    struct RangeCheck {
+        var low = Float.infinity
+        var high = -Float.infinity
+        var unstorable = 0
+    }
+
+    /// Encodes `values` `[X, Y, Z]` into stored little-endian voxels of `type` in file order.
+    ///
+    /// Floating types store the value. Integer types with `scaling` store
+    /// `round((value − intercept) / slope)`; without it they store the value and check, in the
+    /// same pass, that it was an integer in range: the returned `RangeCheck` says whether the
+    /// bytes are exact (`unstorable == 0`) or must be redone with a scaling.
+    @discardableResult
     static func encode(_ values: UnsafeBufferPointer<Float>, shape: [Int], type: VoxelType, scaling: LinearScaling?,
-                       into raw: UnsafeMutableRawBufferPointer) {
-        func run<T: StoredVoxel>(_: T.Type) {
+                       into raw: UnsafeMutableRawBufferPointer) -> RangeCheck {
+        func run<T: StoredVoxel>(_: T.Type) -> RangeCheck {
             encode(T.self, values, shape: shape, integerRange: type.integerRange, scaling: scaling, into: raw)
         }
         switch type {
-        case .uint8: run(UInt8.self)
-        case .int8: run(Int8.self)
-        case .int16: run(Int16.self)
-        case .uint16: run(UInt16.self)
-        case .int32: run(Int32.self)
-        case .uint32: run(UInt32.self)
-        case .int64: run(Int64.self)
-        case .uint64: run(UInt64.self)
-        case .float32: run(Float.self)
-        case .float64: run(Double.self)
+        case .uint8: return run(UInt8.self)
+        case .int8: return run(Int8.self)
+        case .int16: return run(Int16.self)
+        case .uint16: return run(UInt16.self)
+        case .int32: return run(Int32.self)
+        case .uint32: return run(UInt32.self)
+        case .int64: return run(Int64.self)
+        case .uint64: return run(UInt64.self)
+        case .float32: return run(Float.self)
+        case .float64: return run(Double.self)
         }
+    }
+
+    /// Float32 values of magnitude ≥ 2²³ are integers; below, `(|v| + 2²³) − 2²³` rounds to
+    /// the nearest integer exactly (branch-free, unlike a call to `roundf`).
+    @inline(__always) static func isIntegral(_ value: Float) -> Bool {
+        let magnitude = abs(value)
+        return magnitude >= 0x1p23 || (magnitude + 0x1p23) - 0x1p23 == magnitude
     }
 
     private static func encode<T: StoredVoxel>(_: T.Type, _ values: UnsafeBufferPointer<Float>, shape: [Int],
                                                integerRange: ClosedRange<Double>?,
-                                               scaling: LinearScaling?, into raw: UnsafeMutableRawBufferPointer) {
+                                               scaling: LinearScaling?, into raw: UnsafeMutableRawBufferPointer) -> RangeCheck {
         let (nx, ny, nz) = (shape[0], shape[1], shape[2])
         let size = MemoryLayout<T>.size
         precondition(raw.count == nx * ny * nz * size && values.count == nx * ny * nz, "encode: buffer sizes disagree with \(shape)")
@@ -177,33 +196,59 @@ enum VoxelCodec {
         let destination = raw.baseAddress!
         let slope = scaling?.slope ?? 1, intercept = scaling?.intercept ?? 0
         let quantise = integerRange != nil && scaling != nil
-        // Clamping keeps a rounding error at the range's edge from trapping the conversion.
+        let checked = integerRange != nil && scaling == nil
+        // Clamping keeps out-of-range values (and rounding at the edges) from trapping the
+        // conversion; a checked encode rejects them afterwards anyway.
         let lowest = integerRange?.lowerBound ?? 0, highest = integerRange?.upperBound ?? 0
+        // The Float32 range check must not round outward (Float(Int32.max) is 2³¹).
+        let lowBound = Double(Float(lowest)) >= lowest ? Float(lowest) : Float(lowest).nextUp
+        let highBound = Double(Float(highest)) <= highest ? Float(highest) : Float(highest).nextDown
         let rowStride = nx * ny * size
-        Engine.parallelRanges(ny, minimumPerWorker: max(1, 1 << 15 / max(1, nx * nz))) { rows in
-            for j in rows {
-                for k0 in stride(from: 0, to: nz, by: encodeTile) {
-                    let k1 = min(k0 + encodeTile, nz)
-                    for i0 in stride(from: 0, to: nx, by: encodeTile) {
-                        for i in i0..<min(i0 + encodeTile, nx) {
-                            let from = source + (i * ny + j) * nz
-                            var target = destination + (i + nx * (j + ny * k0)) * size
-                            if quantise {
-                                for k in k0..<k1 {
-                                    T.store(min(max(((Double(from[k]) - intercept) / slope).rounded(), lowest), highest), at: target)
-                                    target += rowStride
-                                }
-                            } else {
-                                // Floating types, or integers already checked to fit exactly.
-                                for k in k0..<k1 {
-                                    T.store(Double(from[k]), at: target)
-                                    target += rowStride
+        let workers = max(1, min(Engine.threads, ny, nx * ny * nz / (1 << 15)))
+        var checks = [RangeCheck](repeating: RangeCheck(), count: workers)
+        checks.withUnsafeMutableBufferPointer { slots in
+            Engine.parallelWorkers(workers) { worker in
+                var check = RangeCheck()
+                for j in (ny * worker / workers)..<(ny * (worker + 1) / workers) {
+                    for k0 in stride(from: 0, to: nz, by: encodeTile) {
+                        let k1 = min(k0 + encodeTile, nz)
+                        for i0 in stride(from: 0, to: nx, by: encodeTile) {
+                            for i in i0..<min(i0 + encodeTile, nx) {
+                                let from = source + (i * ny + j) * nz
+                                var target = destination + (i + nx * (j + ny * k0)) * size
+                                if quantise {
+                                    for k in k0..<k1 {
+                                        T.store(min(max(((Double(from[k]) - intercept) / slope).rounded(), lowest), highest), at: target)
+                                        target += rowStride
+                                    }
+                                } else if checked {
+                                    for k in k0..<k1 {
+                                        let value = from[k]
+                                        // NaN fails every comparison: it leaves low/high alone and is unstorable.
+                                        check.low = value < check.low ? value : check.low
+                                        check.high = value > check.high ? value : check.high
+                                        let storable = isIntegral(value) && value >= lowBound && value <= highBound
+                                        check.unstorable &+= storable ? 0 : 1
+                                        T.store(storable ? Double(value) : 0, at: target)
+                                        target += rowStride
+                                    }
+                                } else {
+                                    for k in k0..<k1 {
+                                        T.store(Double(from[k]), at: target)
+                                        target += rowStride
+                                    }
                                 }
                             }
                         }
                     }
                 }
+                slots[worker] = check
             }
+        }
+        return checks.reduce(into: RangeCheck()) { total, part in
+            total.low = min(total.low, part.low)
+            total.high = max(total.high, part.high)
+            total.unstorable += part.unstorable
         }
     }
 }

@@ -110,6 +110,24 @@ func float32Rounded(_ affine: Affine) -> Affine { Affine(entries: affine.entries
         }
     }
 
+    /// Float32 cannot hold Int32.max: 2³¹ must be rejected (not trap), 2³¹ − 128 stored exactly.
+    @Test func integerRangeEdgesDoNotRoundOutward() throws {
+        try withTemporaryDirectory { directory in
+            let url = directory.appendingPathComponent("edge.nii")
+            let largest = Float(Int32.max).nextDown
+            let fits = try Volume(data: Tensor(repeating: largest, shape: [2, 1, 1]), affine: .identity)
+            try VolumeWriter.write(fits, to: url, options: VolumeWriteOptions(datatype: .int32, scaling: .none))
+            #expect(try VolumeReader.read(url).data.scalars == [largest, largest])
+            let over = try Volume(data: Tensor(repeating: Float(Int32.max), shape: [2, 1, 1]), affine: .identity)
+            #expect(throws: VolumeError.self) {
+                try VolumeWriter.write(over, to: url, options: VolumeWriteOptions(datatype: .int32, scaling: .none))
+            }
+            // With automatic scaling it is stored, within half a step.
+            try VolumeWriter.write(over, to: url, options: VolumeWriteOptions(datatype: .uint8))
+            #expect(try VolumeReader.read(url).data.scalars.allSatisfy { abs($0 - Float(Int32.max)) <= 1 })
+        }
+    }
+
     @Test func outputNameAndLevelAreChecked() throws {
         try withTemporaryDirectory { directory in
             let volume = try Volume(data: Tensor(zeros: [2, 2, 2]), affine: .identity)
