@@ -71,7 +71,8 @@ public enum VolumeReader {
             VoxelCodec.decode(raw, type: header.datatype, swapped: swapped, scaling: header.scaling, shape: shape, into: out)
         }
         // Integers stay finite unless scaling overflows Float32; floats may hold NaN or inf.
-        guard header.datatype.isFloatingPoint || header.scaling != nil, policy != .keep else { return tensor }
+        let identity = header.scaling.map { $0.slope == 1 && $0.intercept == 0 } ?? true
+        guard header.datatype.isFloatingPoint || !identity, policy != .keep else { return tensor }
         let firstBad = tensor.withUnsafeBufferPointer { $0.firstIndex { !$0.isFinite } }
         guard let firstBad else { return tensor }
         switch policy {

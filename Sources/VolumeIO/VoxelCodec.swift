@@ -60,23 +60,6 @@ extension Double: StoredVoxel {
     }
 }
 
-extension VoxelType {
-    var storedType: StoredVoxel.Type {
-        switch self {
-        case .uint8: return UInt8.self
-        case .int8: return Int8.self
-        case .int16: return Int16.self
-        case .uint16: return UInt16.self
-        case .int32: return Int32.self
-        case .uint32: return UInt32.self
-        case .int64: return Int64.self
-        case .uint64: return UInt64.self
-        case .float32: return Float.self
-        case .float64: return Double.self
-        }
-    }
-}
-
 /// Converts between a file's voxel order and the workbench's.
 ///
 /// NIfTI and Analyze store a volume with i fastest (Fortran order over (i, j, k)); the
@@ -92,20 +75,18 @@ enum VoxelCodec {
     /// applying `scaling` in Float64 before the one rounding to Float32.
     static func decode(_ raw: UnsafeRawBufferPointer, type: VoxelType, swapped: Bool, scaling: LinearScaling?,
                        shape: [Int], into out: UnsafeMutableBufferPointer<Float>) {
-        func run<T: StoredVoxel>(_: T.Type) {
-            decode(T.self, raw, swapped: swapped, scaling: scaling, shape: shape, into: out)
-        }
+        // An explicit switch (not an opened existential) so each type gets a specialised loop.
         switch type {
-        case .uint8: run(UInt8.self)
-        case .int8: run(Int8.self)
-        case .int16: run(Int16.self)
-        case .uint16: run(UInt16.self)
-        case .int32: run(Int32.self)
-        case .uint32: run(UInt32.self)
-        case .int64: run(Int64.self)
-        case .uint64: run(UInt64.self)
-        case .float32: run(Float.self)
-        case .float64: run(Double.self)
+        case .uint8: decode(UInt8.self, raw, swapped: swapped, scaling: scaling, shape: shape, into: out)
+        case .int8: decode(Int8.self, raw, swapped: swapped, scaling: scaling, shape: shape, into: out)
+        case .int16: decode(Int16.self, raw, swapped: swapped, scaling: scaling, shape: shape, into: out)
+        case .uint16: decode(UInt16.self, raw, swapped: swapped, scaling: scaling, shape: shape, into: out)
+        case .int32: decode(Int32.self, raw, swapped: swapped, scaling: scaling, shape: shape, into: out)
+        case .uint32: decode(UInt32.self, raw, swapped: swapped, scaling: scaling, shape: shape, into: out)
+        case .int64: decode(Int64.self, raw, swapped: swapped, scaling: scaling, shape: shape, into: out)
+        case .uint64: decode(UInt64.self, raw, swapped: swapped, scaling: scaling, shape: shape, into: out)
+        case .float32: decode(Float.self, raw, swapped: swapped, scaling: scaling, shape: shape, into: out)
+        case .float64: decode(Double.self, raw, swapped: swapped, scaling: scaling, shape: shape, into: out)
         }
     }
 
@@ -117,7 +98,8 @@ enum VoxelCodec {
         let source = raw.baseAddress!
         let destination = out.baseAddress!
         let slope = scaling?.slope ?? 1, intercept = scaling?.intercept ?? 0
-        let scaled = scaling != nil
+        // Slope 1 and intercept 0 (how most files say "unscaled") take the direct conversion.
+        let scaled = slope != 1 || intercept != 0
         Engine.parallelRanges(ny, minimumPerWorker: max(1, 1 << 15 / max(1, nx * nz))) { rows in
             for j in rows {
                 for k0 in stride(from: 0, to: nz, by: tile) {

@@ -8,15 +8,6 @@ import TensorCore
 @Suite struct GzipStreamTests {
     // MARK: Helpers
 
-    /// A fresh directory under the temporary directory, removed when `body` returns.
-    static func withTemporaryDirectory<R>(_ body: (URL) throws -> R) throws -> R {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("volumeio-gzip-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        return try body(directory)
-    }
-
     /// Seeded test bytes: the first half uniformly random (incompressible), the rest short
     /// repeating runs (compressible), so deflate uses stored, literal and match codes.
     static func payload(_ count: Int, seed: UInt64) -> [UInt8] {
@@ -35,11 +26,7 @@ import TensorCore
     /// Writes `bytes` as a one-member gzip file with our writer; returns the file's bytes.
     @discardableResult
     static func gzip(_ bytes: [UInt8], level: Int, to url: URL) throws -> [UInt8] {
-        try AtomicFile.write(to: url) { sink in
-            let writer = GzipWriter(sink: sink, level: level)
-            try bytes.withUnsafeBytes { try writer.write($0) }
-            try writer.finish()
-        }
+        try writeGzip(bytes, to: url, level: level)
         return [UInt8](try Data(contentsOf: url))
     }
 
@@ -70,7 +57,7 @@ import TensorCore
     // MARK: Round trips
 
     @Test func roundTripAtEveryLevelWithOddChunkSizes() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let oddChunks = [1, 7, 4093, 65_537, 3, 262_147, 13]
             for (sizeIndex, size) in [0, 1, 4099, 300_001].enumerated() {
                 let data = Self.payload(size, seed: 1000 + UInt64(sizeIndex))
@@ -102,7 +89,7 @@ import TensorCore
     }
 
     @Test func openByteSourceSniffsMagicNotName() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let data = Self.payload(1000, seed: 7)
             let gzNamedBin = directory.appendingPathComponent("stream.bin")
             try Self.gzip(data, level: 6, to: gzNamedBin)
@@ -132,7 +119,7 @@ import TensorCore
     // MARK: Multiple members and trailing bytes
 
     @Test func concatenatedMembersReadAsOneStream() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let a = Self.payload(5000, seed: 11), b = Self.payload(3001, seed: 12)
             let gzA = try Self.gzip(a, level: 6, to: directory.appendingPathComponent("a.gz"))
             let gzB = try Self.gzip(b, level: 1, to: directory.appendingPathComponent("b.gz"))
@@ -164,7 +151,7 @@ import TensorCore
     /// ends on `1f`): the second member must still be read, not silently dropped, whatever the
     /// input block size.
     @Test func nextMemberMagicSplitAcrossInputBlocks() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let a = Self.payload(5000, seed: 21), b = Self.payload(4000, seed: 22)
             let gzA = try Self.gzip(a, level: 6, to: directory.appendingPathComponent("a.gz"))
             let gzB = try Self.gzip(b, level: 6, to: directory.appendingPathComponent("b.gz"))
@@ -206,7 +193,7 @@ import TensorCore
     /// The same at the volume level: a valid two-member `.nii.gz` (as `cat` or bgzip-style
     /// tools make) whose first member is 2^18 − 1 bytes must read like the one-member file.
     @Test func multiMemberNiftiWithMemberEndingOneByteBeforeAnInputBlock() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .appendingPathComponent("Fixtures/Volumes")
             var content = Array([UInt8](try Data(contentsOf: fixtures.appendingPathComponent("generated/dtype_int16_le.nii"))).prefix(352))
@@ -242,7 +229,7 @@ import TensorCore
     }
 
     @Test func trailingGarbageAfterLastMemberIsIgnored() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let data = Self.payload(7000, seed: 31)
             let gz = try Self.gzip(data, level: 6, to: directory.appendingPathComponent("x.gz"))
             let tails: [(String, [UInt8])] = [
@@ -267,7 +254,7 @@ import TensorCore
     // MARK: Damage
 
     @Test func truncationAtEveryLengthIsReported() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let data = Self.payload(3000, seed: 41)
             let full = try Self.gzip(data, level: 6, to: directory.appendingPathComponent("full.gz"))
             var kinds: [String: Int] = [:]
@@ -297,7 +284,7 @@ import TensorCore
     }
 
     @Test func flippedTrailerBytesAreCorrupt() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let data = Self.payload(2500, seed: 51)
             let full = try Self.gzip(data, level: 6, to: directory.appendingPathComponent("full.gz"))
             let url = directory.appendingPathComponent("bad.gz")
@@ -340,7 +327,7 @@ import TensorCore
     // MARK: skip / drain
 
     @Test func skipAndDrainCountsOnGzip() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let count = 600_000  // more than two 256 KiB skip scratch buffers
             let data = Self.payload(count, seed: 61)
             let url = directory.appendingPathComponent("s.gz")
@@ -367,7 +354,7 @@ import TensorCore
     }
 
     @Test func skipAndDrainCountsOnPlainFile() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let data = Self.payload(10_000, seed: 71)
             let url = directory.appendingPathComponent("plain.bin")
             try Self.write(data, to: url)

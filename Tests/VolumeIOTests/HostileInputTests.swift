@@ -22,25 +22,7 @@ import TensorCore
     static let analyzeHeader = "shared-copies/nifti-edge-cases/generated/anatomical_analyze75.hdr"  // 33x41x25 int16
     static let analyzeImage = "shared-copies/nifti-edge-cases/generated/anatomical_analyze75.img"
 
-    /// A fresh directory under the temporary directory, removed when `body` returns.
-    static func withTemporaryDirectory<R>(_ body: (URL) throws -> R) throws -> R {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("volumeio-hostile-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        return try body(directory)
-    }
-
     static func write(_ bytes: [UInt8], to url: URL) throws { try Data(bytes).write(to: url) }
-
-    /// `bytes` gzipped by our writer into `url`, atomically.
-    static func writeGzip(_ bytes: [UInt8], to url: URL, level: Int = 1) throws {
-        try AtomicFile.write(to: url) { sink in
-            let writer = GzipWriter(sink: sink, level: level)
-            try bytes.withUnsafeBytes { try writer.write($0) }
-            try writer.finish()
-        }
-    }
 
     static func fileSize(_ url: URL) -> Int {
         ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.intValue ?? 0
@@ -510,7 +492,7 @@ import TensorCore
         let layout = Layout(format: .nifti1, bigEndian: bigEndian)
         var rng = Xoshiro256StarStar(seed: seed)
         var tally = Tally()
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let url = directory.appendingPathComponent("mutant.nii")
             for _ in 0..<900 {
                 let mutant = Self.mutate(original, layout: layout, dataFileSize: original.count, compressed: false, rng: &rng)
@@ -530,13 +512,13 @@ import TensorCore
         let layout = Layout(format: .nifti1, bigEndian: false)
         var rng = Xoshiro256StarStar(seed: 201)
         var tally = Tally()
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let url = directory.appendingPathComponent("mutant.nii.gz")
             for _ in 0..<600 {
                 // The capacity check uses the compressed size, so the certain outcomes for
                 // offsets past the end allow both truncation errors.
                 let mutant = Self.mutate(content, layout: layout, dataFileSize: content.count, compressed: true, rng: &rng)
-                try Self.writeGzip(mutant.bytes, to: url)
+                try writeGzip(mutant.bytes, to: url)
                 Self.probe(url, mutant: mutant, rng: &rng, tally: &tally)
             }
         }
@@ -554,7 +536,7 @@ import TensorCore
         ]
         var rng = Xoshiro256StarStar(seed: 301)
         var tally = Tally()
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let url = directory.appendingPathComponent("mutant.nii.gz")
             for _ in 0..<700 {
                 let mutant = Self.mutateGzip(original, rng: &rng)
@@ -573,7 +555,7 @@ import TensorCore
         let layout = Layout(format: .nifti2, bigEndian: false)
         var rng = Xoshiro256StarStar(seed: 401)
         var tally = Tally()
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let url = directory.appendingPathComponent("mutant.nii")
             for _ in 0..<1000 {
                 let mutant = Self.mutate(original, layout: layout, dataFileSize: original.count, compressed: false, rng: &rng)
@@ -591,7 +573,7 @@ import TensorCore
         let layout = Layout(format: .analyze, bigEndian: false)
         var rng = Xoshiro256StarStar(seed: 501)
         var tally = Tally()
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let hdr = directory.appendingPathComponent("mutant.hdr"), img = directory.appendingPathComponent("mutant.img")
             try Self.write(image, to: img)
             var imageIntact = true
@@ -670,7 +652,7 @@ import TensorCore
     }
 
     @Test func axesOf32767InNifti1() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             // 32767³ int16 = 7.0e13 bytes: representable, so the check against the file applies.
             let cube = try Self.editedNifti1(directory) { Self.setNifti1Dims([3, 32767, 32767, 32767], in: &$0) }
             let cubeBytes = 32767 * 32767 * 32767 * 2
@@ -690,7 +672,7 @@ import TensorCore
     }
 
     @Test func hugeNifti2DimsAreRejectedBeforeAllocating() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             for dims: [Int64] in [[3, Int64.max, 9, 7], [3, 1 << 40, 1 << 40, 1 << 40], [4, 11, 9, 7, Int64.max],
                                   [7, 1 << 10, 1 << 10, 1 << 10, 1 << 10, 1 << 10, 1 << 10, 1 << 10]] {
                 let url = try Self.editedNifti2(directory) { Self.setNifti2Dims(dims, in: &$0) }
@@ -723,7 +705,7 @@ import TensorCore
     }
 
     @Test func badNifti1DimsAreInvalidFields() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             for (axis, value) in [(1, -1), (2, -32768), (3, 0)] {
                 let url = try Self.editedNifti1(directory) { Self.put(Int16(value), at: 40 + 2 * axis, bigEndian: false, in: &$0) }
                 #expect(Self.invalidField(Self.readError(url)) == "dim[\(axis)]", "dim[\(axis)] = \(value)")
@@ -737,7 +719,7 @@ import TensorCore
     }
 
     @Test func voxOffsetOutsideTheFile() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             // Past the end: the data cannot be there.
             let past = try Self.editedNifti1(directory) { Self.putFloat32(10_000, at: 108, bigEndian: false, in: &$0) }
             #expect(Self.readError(past) == .truncatedData(path: past.path, expectedBytes: 420, availableBytes: 0))
@@ -767,7 +749,7 @@ import TensorCore
     }
 
     @Test func emptyShortAndForeignFiles() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let empty = directory.appendingPathComponent("empty.nii")
             try Self.write([], to: empty)
             #expect(Self.readError(empty) == .emptyFile(path: empty.path))
@@ -806,7 +788,7 @@ import TensorCore
     }
 
     @Test func pairWithoutImage() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let hdr = directory.appendingPathComponent("lonely.hdr")
             try Self.write(try Self.fixture(Self.analyzeHeader), to: hdr)
             let base = directory.appendingPathComponent("lonely").path
@@ -827,7 +809,7 @@ import TensorCore
     }
 
     @Test func damagedGzip() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let original = try Self.fixture(Self.fourDGzip)
             let half = directory.appendingPathComponent("half.nii.gz")
             try Self.write(Array(original.prefix(original.count / 2)), to: half)
@@ -857,7 +839,7 @@ import TensorCore
     }
 
     @Test func gzipPromisingATerabyte() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             // 10000 · 10000 · 5000 int16 = 10^12 bytes from a file of a few hundred bytes.
             let url = try Self.editedNifti1(directory, "tera.nii.gz", gzip: true) { Self.setNifti1Dims([3, 10000, 10000, 5000], in: &$0) }
             let size = Self.fileSize(url)
@@ -871,7 +853,7 @@ import TensorCore
     }
 
     @Test func otherInvalidFields() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let complex = try Self.editedNifti1(directory) { Self.put(Int16(32), at: 70, bigEndian: false, in: &$0) }
             #expect(Self.readError(complex) == .unsupportedDatatype(path: complex.path, code: 32))
             let unknown = try Self.editedNifti1(directory) { Self.put(Int16(-1), at: 70, bigEndian: false, in: &$0) }
@@ -918,7 +900,7 @@ import TensorCore
         let content = try Self.gunzip(gzURL)
         let reference = try VolumeReader.read(gzURL, options: VolumeReadOptions(volumeIndex: 2))
         #expect(reference.header?.extensionCodes == [6])
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let sizes: [Int32] = [.max, .min, -8, -1, 0, 7, 8, 9, 72, 79, 81, 88, 1 << 20]
             for size in sizes {
                 for code: Int32 in [6, -1, .max] {
@@ -926,7 +908,7 @@ import TensorCore
                     Self.put(size, at: 356, bigEndian: false, in: &bytes)
                     Self.put(code, at: 360, bigEndian: false, in: &bytes)
                     let url = directory.appendingPathComponent("ext.nii.gz")
-                    try Self.writeGzip(bytes, to: url)
+                    try writeGzip(bytes, to: url)
                     do {
                         let volume = try VolumeReader.read(url, options: VolumeReadOptions(volumeIndex: 2))
                         let same = volume.data.scalars == reference.data.scalars

@@ -3,25 +3,6 @@ import Testing
 import TensorCore
 @testable import VolumeIO
 
-/// A fresh directory under the system temporary directory, removed by `body`'s end.
-func withTemporaryDirectory<R>(_ body: (URL) throws -> R) throws -> R {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("volumeio-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: directory) }
-    return try body(directory)
-}
-
-/// Every byte a file decodes to (gzip inflated).
-func decompressedBytes(_ url: URL) throws -> [UInt8] {
-    let (source, _, _) = try openByteSource(path: url.path)
-    var bytes: [UInt8] = []
-    while true {
-        let chunk = try source.readBytes(1 << 16)
-        bytes += chunk
-        if chunk.count < 1 << 16 { return bytes }
-    }
-}
-
 /// A seeded volume with values uniform in [low, high), optionally rounded to integers.
 func randomVolume(_ shape: [Int], seed: UInt64, low: Float, high: Float, integers: Bool = false, affine: Affine) throws -> Volume {
     var generator = Xoshiro256StarStar(seed: seed)

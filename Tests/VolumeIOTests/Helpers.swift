@@ -1,0 +1,33 @@
+import Foundation
+import TensorCore
+@testable import VolumeIO
+
+// Helpers shared by the VolumeIO test suites.
+
+/// A fresh directory under the system temporary directory, removed by `body`'s end.
+func withTemporaryDirectory<R>(_ body: (URL) throws -> R) throws -> R {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("volumeio-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    return try body(directory)
+}
+
+/// Every byte a file decodes to (gzip inflated).
+func decompressedBytes(_ url: URL) throws -> [UInt8] {
+    let (source, _, _) = try openByteSource(path: url.path)
+    var bytes: [UInt8] = []
+    while true {
+        let chunk = try source.readBytes(1 << 16)
+        bytes += chunk
+        if chunk.count < 1 << 16 { return bytes }
+    }
+}
+
+/// Writes `bytes` as a one-member gzip file with our writer, atomically.
+func writeGzip(_ bytes: [UInt8], to url: URL, level: Int = 1) throws {
+    try AtomicFile.write(to: url) { sink in
+        let writer = GzipWriter(sink: sink, level: level)
+        try bytes.withUnsafeBytes { try writer.write($0) }
+        try writer.finish()
+    }
+}
