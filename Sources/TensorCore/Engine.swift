@@ -7,8 +7,12 @@ import Foundation
 public enum Engine {
     nonisolated(unsafe) private static var configuredThreads = 0
 
-    /// Cores available to this process (respects CPU affinity, e.g. `taskset`).
-    public static var availableCores: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+    /// Cores available to this process: its CPU affinity mask on Linux (so `taskset -c 0`
+    /// gives 1), else the active processor count.
+    public static var availableCores: Int {
+        let affinity = Int(adwb_affinity_cpu_count())
+        return affinity > 0 ? affinity : max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
 
     /// Worker threads used by kernels; defaults to the cores available.
     public static var threads: Int {

@@ -19,16 +19,18 @@ public struct QuaternionTransform: Sendable, Equatable {
 public enum AffineGeometry {
     /// The affine of a qform: `A[:3,:3] = R(b,c,d) · diag(zooms₀, zooms₁, qfac·zooms₂)`.
     ///
-    /// - Throws: `QuaternionError` when b²+c²+d² exceeds 1 by more than Float32 rounding
-    ///   (3 ε, nibabel's threshold) or a parameter is not finite.
-    public static func affine(from q: QuaternionTransform) throws -> Affine {
+    /// - Parameter tolerance: how far b²+c²+d² may exceed 1 (and below which 1 − b²−c²−d²
+    ///   counts as 0): nibabel's 3 ε of the stored type, Float32 for NIfTI-1 (the default),
+    ///   Float64 for NIfTI-2.
+    /// - Throws: `QuaternionError` when b²+c²+d² exceeds 1 by more than `tolerance` or a
+    ///   parameter is not finite.
+    public static func affine(from q: QuaternionTransform, tolerance: Double = 3 * Double(Float.ulpOfOne)) throws -> Affine {
         let parameters = [q.b, q.c, q.d, q.qfac] + q.zooms + q.offset
         guard parameters.allSatisfy(\.isFinite) else { throw QuaternionError.nonFinite(parameters) }
         let norm = q.b * q.b + q.c * q.c + q.d * q.d
         let w2 = 1 - norm
-        let threshold = 3 * Double(Float.ulpOfOne)
         let a: Double
-        if abs(w2) < threshold {
+        if abs(w2) < tolerance {
             a = 0
         } else if w2 < 0 {
             throw QuaternionError.notUnit(b: q.b, c: q.c, d: q.d)

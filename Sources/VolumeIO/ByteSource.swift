@@ -42,15 +42,13 @@ final class FileByteSource: ByteSource {
     let size: Int
 
     init(path: String) throws {
-        descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else { throw ByteSourceError.io(String(cString: strerror(errno))) }
+        // Checked before opening: opening a FIFO for reading would block until a writer came.
         var status = stat()
-        guard fstat(descriptor, &status) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(descriptor)
-            throw ByteSourceError.io(reason)
-        }
-        guard (status.st_mode & S_IFMT) == S_IFREG else {
+        guard stat(path, &status) == 0 else { throw ByteSourceError.io(String(cString: strerror(errno))) }
+        guard (status.st_mode & S_IFMT) == S_IFREG else { throw ByteSourceError.io("not a regular file") }
+        descriptor = open(path, O_RDONLY | O_NONBLOCK)
+        guard descriptor >= 0 else { throw ByteSourceError.io(String(cString: strerror(errno))) }
+        guard fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else {
             close(descriptor)
             throw ByteSourceError.io("not a regular file")
         }
@@ -125,11 +123,9 @@ final class GzipByteSource: ByteSource {
         input = .allocate(byteCount: max(2, blockSize), alignment: 16)
         // 15 window bits + 16: expect a gzip wrapper and check its trailer.
         let status = inflateInit2_(stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-        guard status == Z_OK else {
-            stream.deallocate()
-            input.deallocate()
-            throw ByteSourceError.corruptGzip("zlib inflateInit2 failed (\(status))")
-        }
+        // Every stored property is set, so deinit frees the buffers (inflateEnd on a stream
+        // whose init failed is harmless).
+        guard status == Z_OK else { throw ByteSourceError.corruptGzip("zlib inflateInit2 failed (\(status))") }
     }
 
     deinit {

@@ -40,10 +40,12 @@ final class GzipWriter {
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {
+            // A full batch is compressed only once more input arrives, so the stream's last
+            // block always holds data and ends with Z_FINISH, whatever the batch size.
+            if pending.count == batchBytes { try compressPending(final: false) }
             let take = min(bytes.count - offset, batchBytes - pending.count)
             pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + take)]).assumingMemoryBound(to: UInt8.self))
             offset += take
-            if pending.count == batchBytes { try compressPending(final: false) }
         }
     }
 

@@ -15,6 +15,8 @@ public enum VolumeError: Error, Equatable, CustomStringConvertible {
     case unsupportedDatatype(path: String, code: Int)
     /// A `.hdr` whose image file (`.img`, `.img.gz`) is not next to it.
     case missingImageFile(header: String, tried: [String])
+    /// An `.img` whose header file (`.hdr`, `.hdr.gz`) is not next to it.
+    case missingHeaderFile(image: String, tried: [String])
     /// The header promises more voxel data than the file could possibly hold (checked before
     /// anything is allocated; for gzip, against deflate's maximum expansion of the file).
     case dataSizeExceedsFile(path: String, needed: Int, available: Int)
@@ -42,7 +44,7 @@ public enum VolumeError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .cannotRead(path, _), let .emptyFile(path), let .notAVolume(path, _),
              let .truncatedHeader(path, _, _), let .invalidHeaderField(path, _, _, _),
-             let .unsupportedDatatype(path, _), let .missingImageFile(path, _),
+             let .unsupportedDatatype(path, _), let .missingImageFile(path, _), let .missingHeaderFile(path, _),
              let .dataSizeExceedsFile(path, _, _), let .truncatedData(path, _, _), let .truncatedGzip(path),
              let .corruptGzip(path, _), let .volumeIndexOutOfRange(path, _, _),
              let .nonFiniteVoxels(path, _, _, _), let .invalidAffine(path, _), let .unsupportedOutput(path, _),
@@ -62,6 +64,8 @@ public enum VolumeError: Error, Equatable, CustomStringConvertible {
         case let .unsupportedDatatype(path, code): return "\(path): unsupported datatype code \(code)"
         case let .missingImageFile(header, tried):
             return "\(header): image file not found (tried \(tried.joined(separator: ", ")))"
+        case let .missingHeaderFile(image, tried):
+            return "\(image): header file not found (tried \(tried.joined(separator: ", ")))"
         case let .dataSizeExceedsFile(path, needed, available):
             return "\(path): header describes \(needed) bytes of voxel data but the file can hold at most \(available)"
         case let .truncatedData(path, expected, available):

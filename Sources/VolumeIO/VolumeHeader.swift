@@ -66,6 +66,9 @@ public struct VolumeHeader: Sendable, Equatable {
     public var descrip: String
     /// Codes of the header extensions (e.g. 6 comment, 32 CIFTI, 4 AFNI), in file order.
     public var extensionCodes: [Int]
+    /// The qform as stored (NIfTI only), whatever its code: the writer keeps it when the
+    /// affine is unchanged, so a scanner-space qform survives beside an MNI sform.
+    public var quaternion: QuaternionTransform?
     /// The voxel-to-world affine (nibabel's `img.affine`) and where it came from.
     public var affine: Affine
     public var affineSource: TransformSource
@@ -156,17 +159,20 @@ extension VolumeHeader {
     }
 
     /// Parses a whole fixed-size header block (348 or 540 bytes).
-    /// - Parameter singleFileName: whether the file name says one-file NIfTI (`.nii`), used
-    ///   only to check the magic agrees.
-    static func parse(_ block: [UInt8], bigEndian: Bool, path: String, singleFileName: Bool) throws -> VolumeHeader {
+    /// - Parameters:
+    ///   - singleFileName: the name says one-file NIfTI (`.nii`); a pair magic is then an error.
+    ///   - pairFileName: the name says a pair header (`.hdr`); the voxels are then in the
+    ///     `.img` whatever the magic says, as nibabel decides by name.
+    static func parse(_ block: [UInt8], bigEndian: Bool, path: String, singleFileName: Bool, pairFileName: Bool) throws -> VolumeHeader {
         let fields = HeaderFields(bytes: block, bigEndian: bigEndian)
         if block.count == nifti2Size {
-            return try parseNifti2(fields, path: path, singleFileName: singleFileName)
+            return try parseNifti2(fields, path: path, singleFileName: singleFileName, pairFileName: pairFileName)
         }
         let magic = Array(block[344..<348])
         switch magic {
         case Array("n+1\0".utf8), Array("ni1\0".utf8):
-            return try parseNifti1(fields, isPair: magic[1] == UInt8(ascii: "i"), path: path, singleFileName: singleFileName)
+            return try parseNifti1(fields, isPair: magic[1] == UInt8(ascii: "i") || pairFileName, path: path,
+                                   singleFileName: singleFileName)
         default:
             if singleFileName {
                 throw VolumeError.notAVolume(path: path, reason: "magic is \(printable(magic)), expected \"n+1\" for a .nii file")
@@ -236,13 +242,14 @@ extension VolumeHeader {
     }
 
     /// nibabel's `get_best_affine`: sform if its code is set, else qform, else the fall-back.
+    /// - Parameter tolerance: how far b²+c²+d² may exceed 1: 3 ε of the header's float type.
     private static func bestAffine(sformCode: Int, sform: Affine, qformCode: Int, quaternion: QuaternionTransform,
-                                   dims: [Int], pixdim: [Double], path: String) throws -> (Affine, TransformSource) {
+                                   tolerance: Double, dims: [Int], pixdim: [Double], path: String) throws -> (Affine, TransformSource) {
         let (affine, source): (Affine, TransformSource)
         if sformCode > 0 {
             (affine, source) = (sform, .sform)
         } else if qformCode > 0 {
-            do { (affine, source) = (try AffineGeometry.affine(from: quaternion), .qform) } catch {
+            do { (affine, source) = (try AffineGeometry.affine(from: quaternion, tolerance: tolerance), .qform) } catch {
                 throw VolumeError.invalidAffine(path: path, reason: "qform: \(error)")
             }
         } else {
@@ -275,19 +282,20 @@ extension VolumeHeader {
         let sform = Affine(rows: (0..<4).map { h.float32(280 + 4 * $0) }, (0..<4).map { h.float32(296 + 4 * $0) },
                            (0..<4).map { h.float32(312 + 4 * $0) })
         let (affine, source) = try bestAffine(sformCode: sformCode, sform: sform, qformCode: qformCode, quaternion: quaternion,
-                                              dims: dims, pixdim: pixdim, path: path)
+                                              tolerance: 3 * Double(Float.ulpOfOne), dims: dims, pixdim: pixdim, path: path)
         return VolumeHeader(
             format: .nifti1, isPair: isPair, byteOrder: h.bigEndian ? .bigEndian : .littleEndian, dims: dims, datatype: type,
             pixdim: pixdim, voxOffset: try checkedOffset(h.float32(108), minimum: isPair ? 0 : nifti1Size + 4, path: path),
             scaling: scaling, qformCode: qformCode, sformCode: sformCode, dimInfo: h.uint8(39), xyztUnits: h.uint8(123),
-            intentCode: h.int16(68), descrip: h.string(148, length: 80), extensionCodes: [], affine: affine, affineSource: source)
+            intentCode: h.int16(68), descrip: h.string(148, length: 80), extensionCodes: [], quaternion: quaternion,
+            affine: affine, affineSource: source)
     }
 
-    private static func parseNifti2(_ h: HeaderFields, path: String, singleFileName: Bool) throws -> VolumeHeader {
+    private static func parseNifti2(_ h: HeaderFields, path: String, singleFileName: Bool, pairFileName: Bool) throws -> VolumeHeader {
         let magic = Array(h.bytes[4..<12])
         let isPair: Bool
         switch magic {
-        case Array("n+2\0\r\n\u{1a}\n".utf8): isPair = false
+        case Array("n+2\0\r\n\u{1a}\n".utf8): isPair = pairFileName
         case Array("ni2\0\r\n\u{1a}\n".utf8): isPair = true
         default:
             throw VolumeError.notAVolume(path: path, reason: "sizeof_hdr says NIfTI-2 but the magic is \(printable(magic))")
@@ -306,14 +314,14 @@ extension VolumeHeader {
         let sform = Affine(rows: (0..<4).map { h.float64(400 + 8 * $0) }, (0..<4).map { h.float64(432 + 8 * $0) },
                            (0..<4).map { h.float64(464 + 8 * $0) })
         let (affine, source) = try bestAffine(sformCode: sformCode, sform: sform, qformCode: qformCode, quaternion: quaternion,
-                                              dims: dims, pixdim: pixdim, path: path)
+                                              tolerance: 3 * Double.ulpOfOne, dims: dims, pixdim: pixdim, path: path)
         let offset = h.int64(168)
         return VolumeHeader(
             format: .nifti2, isPair: isPair, byteOrder: h.bigEndian ? .bigEndian : .littleEndian, dims: dims, datatype: type,
             pixdim: pixdim, voxOffset: try checkedOffset(Double(offset), minimum: isPair ? 0 : nifti2Size + 4, path: path),
             scaling: scaling, qformCode: qformCode, sformCode: sformCode, dimInfo: h.uint8(524),
             xyztUnits: UInt8(truncatingIfNeeded: h.int32(500)), intentCode: h.int32(504), descrip: h.string(240, length: 80),
-            extensionCodes: [], affine: affine, affineSource: source)
+            extensionCodes: [], quaternion: quaternion, affine: affine, affineSource: source)
     }
 
     /// NIfTI scaling: none when the slope is 0 or not finite; a finite slope needs a finite
@@ -364,6 +372,6 @@ extension VolumeHeader {
             format: .analyze, isPair: true, byteOrder: h.bigEndian ? .bigEndian : .littleEndian, dims: dims, datatype: type,
             pixdim: pixdim, voxOffset: try checkedOffset(h.float32(108), minimum: 0, path: path), scaling: scaling,
             qformCode: 0, sformCode: 0, dimInfo: 0, xyztUnits: 0, intentCode: 0, descrip: h.string(148, length: 80),
-            extensionCodes: [], affine: affine, affineSource: .analyzeOrigin)
+            extensionCodes: [], quaternion: nil, affine: affine, affineSource: .analyzeOrigin)
     }
 }

@@ -63,6 +63,25 @@ public enum VolumeReader {
         return opened.header
     }
 
+    /// Statistics of every voxel of every volume (after scaling, as Float32), streamed through
+    /// in 1 MiB pieces whatever the volumes' shape, so a file of a million one-voxel volumes
+    /// costs no more than one volume of the same size. Returns the header too.
+    public static func statistics(_ url: URL) throws -> (header: VolumeHeader, statistics: VoxelStatistics) {
+        let opened = try OpenedVolume(url: url, openData: true)
+        let header = opened.header
+        let swapped = (header.byteOrder == .bigEndian) != (1.bigEndian == 1)
+        var statistics = VoxelStatistics()
+        try opened.streamData(chunkBytes: 1 << 20) { raw in
+            let count = raw.count / header.datatype.byteCount
+            let values = Tensor(uninitializedShape: [count]) { out in
+                // A [count, 1, 1] "volume": the conversion without a transpose.
+                VoxelCodec.decode(raw, type: header.datatype, swapped: swapped, scaling: header.scaling, shape: [count, 1, 1], into: out)
+            }
+            values.withUnsafeBufferPointer { statistics.accumulate($0) }
+        }
+        return (header, statistics)
+    }
+
     /// Decodes a stored volume into `[X, Y, Z]` Float32 and applies the non-finite policy.
     static func decodeVolume(_ raw: UnsafeRawBufferPointer, header: VolumeHeader, policy: NonFinitePolicy, path: String) throws -> Tensor {
         let shape = header.spatialShape
@@ -137,16 +156,18 @@ struct OpenedVolume {
 
     init(url: URL, openData: Bool) throws {
         var headerPath = url.path
-        let name = Self.strippedName(headerPath)
-        if name.hasSuffix(".img") {
-            // Given the image of a pair: the header is the sibling .hdr.
+        // Given the image of a pair, its header is the sibling .hdr, and the data come from
+        // the image named (not from another sibling that happens to be there too).
+        var namedImage: String?
+        if Self.strippedName(headerPath).hasSuffix(".img") {
             let candidates = Self.siblings(of: headerPath, from: ".img", to: ".hdr")
             guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-                throw VolumeError.missingImageFile(header: headerPath, tried: candidates)
+                throw VolumeError.missingHeaderFile(image: headerPath, tried: candidates)
             }
-            headerPath = found
+            (namedImage, headerPath) = (headerPath, found)
         }
         let singleFileName = Self.strippedName(headerPath).hasSuffix(".nii")
+        let pairFileName = Self.strippedName(headerPath).hasSuffix(".hdr")
         let (source, fileSize, compressed) = try Self.naming(headerPath) { try openByteSource(path: headerPath) }
         let path = headerPath
         var header = try Self.naming(path) { () throws -> VolumeHeader in
@@ -156,7 +177,8 @@ struct OpenedVolume {
             guard rest.count == size - 4 else {
                 throw VolumeError.truncatedHeader(path: path, bytes: 4 + rest.count, needed: size)
             }
-            return try VolumeHeader.parse(prefix + rest, bigEndian: bigEndian, path: path, singleFileName: singleFileName)
+            return try VolumeHeader.parse(prefix + rest, bigEndian: bigEndian, path: path, singleFileName: singleFileName,
+                                          pairFileName: pairFileName)
         }
         let headerSize = header.format == .nifti2 ? VolumeHeader.nifti2Size : VolumeHeader.nifti1Size
         var position = headerSize
@@ -173,7 +195,7 @@ struct OpenedVolume {
         }
         let dataCompressed: Bool
         if header.isPair {
-            let candidates = Self.siblings(of: path, from: ".hdr", to: ".img")
+            let candidates = namedImage.map { [$0] } ?? Self.siblings(of: path, from: ".hdr", to: ".img")
             guard let imagePath = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
                 throw VolumeError.missingImageFile(header: path, tried: candidates)
             }
@@ -209,16 +231,21 @@ struct OpenedVolume {
         return overflow ? Int.max : max(-1, expanded - offset)
     }
 
+    /// At most this many extensions are listed (real files carry a handful); a header with
+    /// millions of tiny ones cannot make us spend memory or time on them.
+    static let maximumExtensions = 64
+
     /// Reads the NIfTI extension list after the fixed header: a 4-byte extender whose first
     /// byte is non-zero when extensions follow, then blocks of (esize, ecode, payload). A
-    /// malformed block ends the list (the data still starts at `vox_offset`).
+    /// malformed block, or the `maximumExtensions`-th, ends the list (the data still starts
+    /// at `vox_offset`).
     private static func readExtensions(_ source: ByteSource, position: inout Int, limit: Int, bigEndian: Bool) throws -> [Int] {
         guard position + 4 <= limit else { return [] }
         let extender = try source.readBytes(4)
         position += extender.count
         guard extender.count == 4, extender[0] != 0 else { return [] }
         var codes: [Int] = []
-        while position + 8 <= limit {
+        while position + 8 <= limit && codes.count < maximumExtensions {
             let block = try source.readBytes(8)
             position += block.count
             guard block.count == 8 else { break }
@@ -231,6 +258,27 @@ struct OpenedVolume {
             codes.append(code)
         }
         return codes
+    }
+
+    /// Passes all the stored voxel bytes to `body` in pieces of about `chunkBytes` (whole
+    /// voxels), then reads to the end of the stream so that gzip's checks run.
+    func streamData(chunkBytes: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let data else { preconditionFailure("streamData on a header-only open") }
+        let voxel = header.datatype.byteCount
+        let total = header.dataByteCount
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: min(total, max(voxel, chunkBytes / voxel * voxel)), alignment: 64)
+        defer { buffer.deallocate() }
+        var done = 0
+        while done < total {
+            let piece = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(buffer.count, total - done)])
+            let got = try Self.naming(dataPath) { try data.read(into: piece) }
+            guard got == piece.count else {
+                throw VolumeError.truncatedData(path: dataPath, expectedBytes: total, availableBytes: done + got)
+            }
+            try body(UnsafeRawBufferPointer(piece))
+            done += got
+        }
+        _ = try Self.naming(dataPath) { try data.drain() }
     }
 
     /// Passes the raw bytes of each stored 3-D volume that `wanted` accepts to `body`, in

@@ -35,10 +35,7 @@ public struct VolumeSummary: Sendable, Codable, Equatable {
     public static func inspect(_ url: URL) -> VolumeSummary {
         var summary = VolumeSummary(file: url.path)
         do {
-            var statistics = VoxelStatistics()
-            let header = try VolumeReader.forEachVolume(url, nonFinite: .keep) { _, volume in
-                volume.withUnsafeBufferPointer { statistics.accumulate($0) }
-            }
+            let (header, statistics) = try VolumeReader.statistics(url)
             summary.describe(header)
             summary.min = statistics.count > statistics.nonFinite ? statistics.minimum : nil
             summary.max = statistics.count > statistics.nonFinite ? statistics.maximum : nil
@@ -96,7 +93,8 @@ public struct VolumeSummary: Sendable, Codable, Equatable {
         let codes = qform_code.map { ", qform_code \($0), sform_code \(sform_code ?? 0)" } ?? ""
         line("orientation", "\(orientation ?? "?") (affine from \(affine_source ?? "?")\(codes))")
         for (index, row) in (affine ?? []).enumerated() {
-            line(index == 0 ? "affine" : "", row.map { String(format: "%10.4f", $0) }.joined(separator: " "))
+            // Entries that print as zero print as 0, not -0.0000.
+            line(index == 0 ? "affine" : "", row.map { String(format: "%10.4f", abs($0) < 5e-5 ? 0 : $0) }.joined(separator: " "))
         }
         line("scaling", scl_slope.map { "slope \(number($0)), intercept \(number(scl_inter ?? 0))" } ?? "none")
         if let extensions, !extensions.isEmpty { line("extensions", extensions.map { "code \($0)" }.joined(separator: ", ")) }

@@ -98,8 +98,13 @@ public enum VolumeWriter {
         }
         let (lo, hi) = (Double(check.low), Double(check.high))
         // The header stores Float32: round slope and intercept first, then quantise with them.
-        let slope = Double(Float(hi > lo ? (hi - lo) / (range.upperBound - range.lowerBound) : 1))
+        // A range too narrow for a normal Float32 slope gets the smallest normal one (a zero
+        // slope would read back as "unscaled").
+        let slope = Double(max(Float(hi > lo ? (hi - lo) / (range.upperBound - range.lowerBound) : 1), .leastNormalMagnitude))
         let scaling = LinearScaling(slope: slope, intercept: Double(Float(lo - range.lowerBound * slope)))
+        guard slope.isFinite, scaling.intercept.isFinite else {
+            throw VolumeError.valueNotRepresentable(path: path, value: check.high, datatype: type)
+        }
         VoxelCodec.encode(values, shape: shape, type: type, scaling: scaling, into: raw)
         return scaling
     }
@@ -107,13 +112,18 @@ public enum VolumeWriter {
     /// The 352 bytes before the voxels: the NIfTI-1 header and an empty extender.
     static func headerBlock(_ volume: Volume, datatype: VoxelType, scaling: LinearScaling?, path: String) throws -> [UInt8] {
         let affine = volume.affine
-        let qform: QuaternionTransform, exact: Bool
+        var qform: QuaternionTransform, exact: Bool
         do { (qform, exact) = try AffineGeometry.quaternionTransform(of: affine) } catch {
             throw VolumeError.invalidAffine(path: path, reason: "cannot express it as a qform: \(error)")
         }
         let source = volume.header
         let sformCode = [source?.sformCode ?? 0, source?.qformCode ?? 0].first { $0 > 0 } ?? 2
-        let qformCode = (source?.qformCode ?? 0) > 0 ? source!.qformCode : (exact ? sformCode : 0)
+        var qformCode = exact ? sformCode : 0
+        // Unchanged geometry keeps the source's own qform (e.g. scanner space beside an MNI
+        // sform) under its own code; a new affine (resampled, registered) gets its own qform.
+        if let source, source.affine == affine, source.qformCode > 0, let stored = source.quaternion {
+            (qform, qformCode) = (stored, source.qformCode)
+        }
         let spatialUnits = (source?.xyztUnits ?? 0) & 0x07
 
         var block = HeaderBuilder(size: VolumeHeader.nifti1Size + 4)
@@ -138,6 +148,9 @@ public enum VolumeWriter {
             for column in 0..<4 { block.float32(280 + 16 * row + 4 * column, affine[row, column]) }
         }
         block.string(344, "n+1", length: 4)
+        guard block.allFinite else {
+            throw VolumeError.invalidAffine(path: path, reason: "its entries or voxel sizes do not fit in Float32:\n\(affine)")
+        }
         return block.bytes
     }
 }
@@ -145,6 +158,8 @@ public enum VolumeWriter {
 /// Little-endian field writer for a header block.
 struct HeaderBuilder {
     private(set) var bytes: [UInt8]
+    /// False once a Float32 field received a value that overflowed (or was NaN).
+    private(set) var allFinite = true
 
     init(size: Int) { bytes = [UInt8](repeating: 0, count: size) }
 
@@ -157,7 +172,10 @@ struct HeaderBuilder {
     mutating func uint8(_ offset: Int, _ value: UInt8) { bytes[offset] = value }
     mutating func int16(_ offset: Int, _ value: Int) { put(offset, Int16(value)) }
     mutating func int32(_ offset: Int, _ value: Int) { put(offset, Int32(value)) }
-    mutating func float32(_ offset: Int, _ value: Double) { put(offset, Float(value).bitPattern) }
+    mutating func float32(_ offset: Int, _ value: Double) {
+        allFinite = allFinite && Float(value).isFinite
+        put(offset, Float(value).bitPattern)
+    }
     mutating func string(_ offset: Int, _ text: String, length: Int) {
         for (k, byte) in text.utf8.prefix(length).enumerated() { bytes[offset + k] = byte }
     }

@@ -200,7 +200,9 @@ enum VoxelCodec {
                                 var target = destination + (i + nx * (j + ny * k0)) * size
                                 if quantise {
                                     for k in k0..<k1 {
-                                        T.store(min(max(((Double(from[k]) - intercept) / slope).rounded(), lowest), highest), at: target)
+                                        let level = ((Double(from[k]) - intercept) / slope).rounded()
+                                        // NaN would pass through min/max and trap the conversion.
+                                        T.store(level.isNaN ? 0 : min(max(level, lowest), highest), at: target)
                                         target += rowStride
                                     }
                                 } else if checked {

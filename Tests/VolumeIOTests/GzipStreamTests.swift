@@ -389,3 +389,26 @@ import TensorCore
         }
     }
 }
+
+/// The same bytes come out for any thread count, including inputs that end exactly on a
+/// batch boundary (1 MiB blocks × threads). Thread counts are process-wide: run in a child.
+@Suite struct GzipDeterminismTests {
+    @Test func outputIsIdenticalForEveryThreadCount() async {
+        await #expect(processExitsWith: .success) {
+            let previous = Engine.threads
+            defer { Engine.setThreads(previous) }
+            for size in [0, 352, (1 << 20) - 1, 1 << 20, 2 << 20, 3 << 20, 6 << 20, (6 << 20) + 5] {
+                let bytes = GzipStreamTests.payload(size, seed: UInt64(size))
+                var outputs: [[UInt8]] = []
+                for threads in [1, 2, 3] {
+                    Engine.setThreads(threads)
+                    let url = FileManager.default.temporaryDirectory.appendingPathComponent("determinism-\(UUID().uuidString).gz")
+                    defer { try? FileManager.default.removeItem(at: url) }
+                    outputs.append((try? GzipStreamTests.gzip(bytes, level: 1, to: url)) ?? [])
+                    #expect((try? decompressedBytes(url)) == bytes, "size \(size), \(threads) threads: round trip")
+                }
+                #expect(outputs[0] == outputs[1] && outputs[1] == outputs[2], "size \(size): bytes differ across thread counts")
+            }
+        }
+    }
+}

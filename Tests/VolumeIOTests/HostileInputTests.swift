@@ -801,7 +801,7 @@ import TensorCore
             // Given the .img of a pair whose .hdr is missing.
             let img = directory.appendingPathComponent("headless.img")
             try Self.write(try Self.fixture(Self.analyzeImage), to: img)
-            #expect(Self.readError(img).map(Self.caseName) == "missingImageFile", "headless .img")
+            #expect(Self.readError(img).map(Self.caseName) == "missingHeaderFile", "headless .img")
             // A cut image.
             try Self.write(Array(try Self.fixture(Self.analyzeImage).prefix(1000)), to: directory.appendingPathComponent("lonely.img"))
             #expect(Self.readError(hdr) == .truncatedData(path: base + ".img", expectedBytes: 67650, availableBytes: 1000))

@@ -139,6 +139,46 @@ func float32Rounded(_ affine: Affine) -> Affine { Affine(entries: affine.entries
         }
     }
 
+    /// A scanner-space qform beside a different sform survives a read and write unchanged
+    /// (nibabel keeps it too); an edited affine gets a qform of its own.
+    @Test func sourceQformIsKeptWhileTheAffineIsUnchanged() throws {
+        try withTemporaryDirectory { directory in
+            let source = VolumeFixtures.volumes.appendingPathComponent("generated/sform_wins.nii")
+            var volume = try VolumeReader.read(source)
+            let original = try #require(volume.header)
+            #expect(original.qformCode > 0 && original.sformCode > 0 && original.affineSource == .sform)
+            let url = directory.appendingPathComponent("kept.nii")
+            try VolumeWriter.write(volume, to: url)
+            let kept = try VolumeReader.readHeader(url)
+            #expect(kept.qformCode == original.qformCode && kept.quaternion == original.quaternion)
+            #expect(kept.sformCode == original.sformCode && kept.affine == original.affine)
+
+            volume.affine = Affine.scaling([3, 3, 3], origin: [-10, -20, -30])
+            let moved = directory.appendingPathComponent("moved.nii")
+            try VolumeWriter.write(volume, to: moved)
+            let rewritten = try VolumeReader.readHeader(moved)
+            let qformAffine = try AffineGeometry.affine(from: try #require(rewritten.quaternion))
+            #expect(qformAffine == volume.affine && rewritten.affine == volume.affine)
+        }
+    }
+
+    @Test func narrowRangesAndHugeAffinesAreHandled() throws {
+        try withTemporaryDirectory { directory in
+            var data = Tensor(zeros: [4, 4, 4])
+            data[1, 2, 3] = 1e-30
+            let tiny = try Volume(data: data, affine: .identity)
+            for type in [VoxelType.uint8, .int64, .uint64] {
+                let url = directory.appendingPathComponent("tiny-\(type).nii")
+                try VolumeWriter.write(tiny, to: url, options: VolumeWriteOptions(datatype: type))
+                let back = try VolumeReader.read(url)
+                #expect(back.data.scalars.allSatisfy { abs($0) <= 1e-29 }, "\(type)")
+                #expect(try #require(back.header?.scaling).slope > 0)
+            }
+            let huge = try Volume(data: Tensor(zeros: [2, 2, 2]), affine: Affine.scaling([1e39, 1, 1]))
+            #expect(throws: VolumeError.self) { try VolumeWriter.write(huge, to: directory.appendingPathComponent("huge.nii")) }
+        }
+    }
+
     /// Files written by `adwb convert` and checked by nibabel (make_volume_fixtures.py --adwb):
     /// converting again gives the same bytes, and our reading of them agrees with nibabel's.
     @Test(arguments: VolumeFixtures.table.written.map(\.output))

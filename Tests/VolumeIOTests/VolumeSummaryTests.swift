@@ -83,3 +83,74 @@ import TensorCore
         }
     }
 }
+
+/// Cases from the code review: names that decide the pair, FIFOs, extension floods, and files
+/// of many tiny volumes.
+@Suite struct PairAndStreamEdgeTests {
+    static let pairHeader = "shared-copies/nifti-edge-cases/generated/anatomical_nifti1pair.hdr"
+    static let pairImage = "shared-copies/nifti-edge-cases/generated/anatomical_nifti1pair.img"
+
+    @Test func namedImageIsTheOneRead() throws {
+        try withTemporaryDirectory { directory in
+            let header = try Data(contentsOf: VolumeFixtures.volumes.appendingPathComponent(Self.pairHeader))
+            let image = [UInt8](try Data(contentsOf: VolumeFixtures.volumes.appendingPathComponent(Self.pairImage)))
+            try header.write(to: directory.appendingPathComponent("p.hdr"))
+            try writeGzip(image, to: directory.appendingPathComponent("p.img.gz"))
+            // A stale, different .img beside it must not be read when the .img.gz is named.
+            try Data(repeating: 0, count: image.count).write(to: directory.appendingPathComponent("p.img"))
+            let named = try VolumeReader.read(directory.appendingPathComponent("p.img.gz"))
+            let reference = try VolumeReader.read(VolumeFixtures.volumes.appendingPathComponent(Self.pairHeader))
+            #expect(named.data == reference.data)
+            // Through the header, the plain .img is the pair's image (nibabel's choice too).
+            #expect(try VolumeReader.read(directory.appendingPathComponent("p.hdr")).data.scalars.allSatisfy { $0 == 0 })
+        }
+    }
+
+    @Test func singleFileMagicInAHdrIsReadAsAPair() throws {
+        try withTemporaryDirectory { directory in
+            var header = [UInt8](try Data(contentsOf: VolumeFixtures.volumes.appendingPathComponent(Self.pairHeader)))
+            header[345] = UInt8(ascii: "+")  // "ni1" → "n+1", vox_offset stays 0
+            try Data(header).write(to: directory.appendingPathComponent("q.hdr"))
+            try Data(contentsOf: VolumeFixtures.volumes.appendingPathComponent(Self.pairImage)).write(to: directory.appendingPathComponent("q.img"))
+            let volume = try VolumeReader.read(directory.appendingPathComponent("q.hdr"))
+            #expect(volume.header?.isPair == true)
+            #expect(volume.data == (try VolumeReader.read(VolumeFixtures.volumes.appendingPathComponent(Self.pairHeader))).data)
+        }
+    }
+
+    @Test func fifoIsRejectedWithoutBlocking() throws {
+        try withTemporaryDirectory { directory in
+            let fifo = directory.appendingPathComponent("pipe.nii")
+            #expect(mkfifo(fifo.path, 0o644) == 0)
+            #expect(throws: VolumeError.cannotRead(path: fifo.path, reason: "not a regular file")) { try VolumeReader.read(fifo) }
+        }
+    }
+
+    @Test func extensionFloodIsCappedAndManyTinyVolumesStreamFast() throws {
+        try withTemporaryDirectory { directory in
+            // 1×1×1×20000 int16 volumes after 5000 eight-byte extensions.
+            let extensions = 5000, volumes = 20_000
+            var block = HeaderBuilder(size: 352)
+            block.int32(0, 348)
+            for (axis, extent) in [4, 1, 1, 1, volumes, 1, 1, 1].enumerated() { block.int16(40 + 2 * axis, extent) }
+            block.int16(70, VoxelType.int16.code)
+            block.int16(72, 16)
+            for axis in 0..<8 { block.float32(76 + 4 * axis, 1) }
+            block.float32(108, Double(352 + 8 * extensions))
+            block.string(344, "n+1", length: 4)
+            var bytes = block.bytes
+            bytes[348] = 1
+            for _ in 0..<extensions { bytes += [8, 0, 0, 0, 6, 0, 0, 0] }
+            for v in 0..<volumes { bytes += [UInt8(v & 0xff), UInt8((v >> 8) & 0x7f)] }
+            let url = directory.appendingPathComponent("many.nii.gz")
+            try writeGzip(bytes, to: url)
+            let header = try VolumeReader.readHeader(url)
+            #expect(header.extensionCodes.count == OpenedVolume.maximumExtensions)
+            let (_, statistics) = try VolumeReader.statistics(url)
+            #expect(statistics.count == volumes && statistics.maximum == Double(volumes - 1))
+            #expect(statistics.sum == Double(volumes * (volumes - 1) / 2))
+            let summary = VolumeSummary.inspect(url)
+            #expect(summary.volumes == volumes && summary.extensions?.count == OpenedVolume.maximumExtensions)
+        }
+    }
+}
