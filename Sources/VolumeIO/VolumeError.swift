@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a volume file could not be read or written. Every case names the file; none is a
 /// crash: hostile or damaged input always ends up here.
 public enum VolumeError: Error, Equatable, CustomStringConvertible {
@@ -63,9 +65,9 @@ public enum VolumeError: Error, Equatable, CustomStringConvertible {
         case let .invalidHeaderField(path, field, value, reason): return "\(path): header field \(field) = \(value): \(reason)"
         case let .unsupportedDatatype(path, code): return "\(path): unsupported datatype code \(code)"
         case let .missingImageFile(header, tried):
-            return "\(header): image file not found (tried \(tried.joined(separator: ", ")))"
+            return "\(header): image file not found (tried \(tried.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: ", ")))"
         case let .missingHeaderFile(image, tried):
-            return "\(image): header file not found (tried \(tried.joined(separator: ", ")))"
+            return "\(image): header file not found (tried \(tried.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: ", ")))"
         case let .dataSizeExceedsFile(path, needed, available):
             return "\(path): header describes \(needed) bytes of voxel data but the file can hold at most \(available)"
         case let .truncatedData(path, expected, available):

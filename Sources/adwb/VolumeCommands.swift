@@ -2,9 +2,15 @@ import ArgumentParser
 import Foundation
 import VolumeIO
 
-extension VoxelType: ExpressibleByArgument {
-    public init?(argument: String) { self.init(name: argument) }
-    public static var allValueStrings: [String] { allCases.map(\.description) }
+/// The `--datatype` values: VoxelType's names (its raw values are NIfTI codes, which the
+/// help would otherwise show).
+enum DatatypeArgument: String, CaseIterable, ExpressibleByArgument {
+    case uint8, int8, int16, uint16, int32, uint32, int64, uint64, float32, float64
+
+    var voxelType: VoxelType {
+        // Every case is named after a VoxelType (checked by VolumeCommandTests).
+        VoxelType.allCases.first { $0.description == rawValue } ?? .float32
+    }
 }
 
 extension NonFinitePolicy: ExpressibleByArgument {}
@@ -24,11 +30,14 @@ struct InfoCommand: ParsableCommand {
     @Argument(help: "Volume files (.nii, .nii.gz, .hdr, .img, .img.gz).")
     var files: [String]
 
+    @OptionGroup var compute: ComputeOptions
+
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one file") }
     }
 
     func run() throws {
+        compute.apply()
         var failed = 0
         for (index, file) in files.enumerated() {
             let summary = VolumeSummary.inspect(URL(fileURLWithPath: file))
@@ -58,8 +67,8 @@ struct ConvertCommand: ParsableCommand {
     @Argument(help: "Output file, .nii or .nii.gz.")
     var output: String
 
-    @Option(help: "Output datatype (\(VoxelType.allValueStrings.joined(separator: ", "))).")
-    var datatype: VoxelType = .float32
+    @Option(help: "Output datatype.")
+    var datatype: DatatypeArgument = .float32
 
     @Option(help: "Which 3-D volume of a 4-D input (0-based).")
     var volume = 0
@@ -73,15 +82,18 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .customLong("non-finite"), help: "NaN/inf voxels in the input: reject, keep, or zero.")
     var nonFinite: NonFinitePolicy = .reject
 
+    @OptionGroup var compute: ComputeOptions
+
     func validate() throws {
         if volume < 0 { throw ValidationError("--volume must be ≥ 0, got \(volume)") }
         if !(0...9).contains(gzipLevel) { throw ValidationError("--gzip-level must be 0...9, got \(gzipLevel)") }
     }
 
     func run() throws {
+        compute.apply()
         let source = try VolumeReader.read(URL(fileURLWithPath: input), options: VolumeReadOptions(volumeIndex: volume, nonFinite: nonFinite))
         try VolumeWriter.write(source, to: URL(fileURLWithPath: output),
-                               options: VolumeWriteOptions(datatype: datatype, scaling: scaling, compressionLevel: gzipLevel))
+                               options: VolumeWriteOptions(datatype: datatype.voxelType, scaling: scaling, compressionLevel: gzipLevel))
         print("wrote \(output)")
     }
 }

@@ -31,6 +31,11 @@ private let anatomical = volumes.appendingPathComponent("shared-copies/nifti-edg
     #expect(written.data == source.data && written.affine == source.affine && written.header?.datatype == .int16)
 }
 
+@Test func datatypeNamesAreTheVoxelTypes() {
+    #expect(DatatypeArgument.allCases.map(\.voxelType.description) == DatatypeArgument.allCases.map(\.rawValue))
+    #expect(Set(DatatypeArgument.allCases.map(\.voxelType)) == Set(VoxelType.allCases))
+}
+
 @Test func convertValidatesItsOptions() {
     #expect(throws: (any Error).self) { _ = try ADWorkbench.parseAsRoot(["convert", "a.nii", "b.nii", "--datatype", "complex64"]) }
     #expect(throws: (any Error).self) { _ = try ADWorkbench.parseAsRoot(["convert", "a.nii", "b.nii", "--volume", "-1"]) }
