@@ -4,7 +4,7 @@
 Run from the repository root (needs numpy + nibabel 5.4.2; the Swift tests never need Python,
 they only read the committed files and JSON):
 
-    /work/venv/bin/python Tests/Fixtures/make_volume_fixtures.py \
+    python3 Tests/Fixtures/make_volume_fixtures.py \
         [--shared ../shared/data] [--adwb PATH_TO_adwb_BINARY]
 
 What it makes / checks (everything deterministic: fixed seeds, mtime-0 gzip without file names,
