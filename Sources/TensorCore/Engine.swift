@@ -7,12 +7,22 @@ import Foundation
 public enum Engine {
     nonisolated(unsafe) private static var configuredThreads = 0
 
-    /// Cores available to this process: its CPU affinity mask on Linux (so `taskset -c 0`
-    /// gives 1), else the active processor count.
-    public static var availableCores: Int {
-        let affinity = Int(adwb_affinity_cpu_count())
-        return affinity > 0 ? affinity : max(1, ProcessInfo.processInfo.activeProcessorCount)
-    }
+    /// Cores available to this process: its CPU affinity on Linux (so `taskset -c 0` gives 1,
+    /// read once from `Cpus_allowed_list` in /proc/self/status), else the active processor count.
+    public static let availableCores: Int = {
+        let fallback = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
+        else { return fallback }
+        // e.g. "0-3,6,8-9"
+        var count = 0
+        for part in line.dropFirst("Cpus_allowed_list:".count).split(separator: ",") {
+            let bounds = part.split(separator: "-").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            if bounds.count == 2, bounds[1] >= bounds[0] { count += bounds[1] - bounds[0] + 1 }
+            if bounds.count == 1 { count += 1 }
+        }
+        return count > 0 ? count : fallback
+    }()
 
     /// Worker threads used by kernels; defaults to the cores available.
     public static var threads: Int {
