@@ -112,9 +112,6 @@ final class GzipByteSource: ByteSource {
     /// used to reject headers that promise more data than the file could hold.
     static let maximumExpansion = 1032
 
-    /// Size of the compressed file in bytes.
-    var compressedSize: Int { file.size }
-
     init(file: FileByteSource, blockSize: Int = 1 << 18) throws {
         self.file = file
         stream = .allocate(capacity: 1)

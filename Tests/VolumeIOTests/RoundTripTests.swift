@@ -206,6 +206,13 @@ func float32Rounded(_ affine: Affine) -> Affine { Affine(entries: affine.entries
     }
 }
 
+@Test func batchedViewIsOneVolumeOneChannel() throws {
+    let volume = try randomVolume([3, 4, 5], seed: 9, low: 0, high: 1, affine: .identity)
+    let batch = volume.batched()
+    #expect(batch.shape == [1, 1, 3, 4, 5] && batch.scalars == volume.data.scalars)
+    #expect(throws: TensorError.self) { try Volume(data: Tensor(zeros: [3, 4]), affine: .identity) }
+}
+
 @Suite struct AffineTests {
     @Test func qformRoundTripsRotationsWithEitherHandedness() throws {
         for (index, flip) in [1.0, -1.0].enumerated() {
