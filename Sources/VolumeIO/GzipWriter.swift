@@ -67,12 +67,12 @@ final class GzipWriter {
             try header.withUnsafeBytes { try sink.write($0) }
             started = true
         }
-        let input = pending
-        let blocks = max(1, (input.count + blockSize - 1) / blockSize)
+        // Read in place (no second reference), so the removeAll below keeps the buffer.
+        let blocks = max(1, (pending.count + blockSize - 1) / blockSize)
         var results = [BlockResult](repeating: .failure(Z_OK), count: blocks)
         var crcs = [uLong](repeating: 0, count: blocks)
         let level = level, blockSize = blockSize, previous = history
-        input.withUnsafeBytes { all in
+        pending.withUnsafeBytes { all in
             results.withUnsafeMutableBufferPointer { resultSlots in
                 crcs.withUnsafeMutableBufferPointer { crcSlots in
                     Engine.parallelRanges(blocks) { range in
@@ -98,12 +98,12 @@ final class GzipWriter {
                 if case let .failure(code) = results[block] { throw ByteSourceError.corruptGzip("zlib deflate failed (\(code))") }
                 continue
             }
-            let size = min(blockSize, input.count - block * blockSize)
+            let size = min(blockSize, pending.count - block * blockSize)
             if size > 0 { crc = crc32_combine(crc, crcs[block], off_t(size)) }
             try bytes.withUnsafeBytes { try sink.write($0) }
         }
-        length += UInt64(input.count)
-        history = input.count >= GzipWriter.window ? Array(input.suffix(GzipWriter.window)) : Array((history + input).suffix(GzipWriter.window))
+        length += UInt64(pending.count)
+        history = Array((pending.count >= GzipWriter.window ? pending : history + pending).suffix(GzipWriter.window))
         pending.removeAll(keepingCapacity: true)
     }
 

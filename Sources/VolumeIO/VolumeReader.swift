@@ -118,10 +118,8 @@ struct OpenedVolume {
     /// The file holding the voxels (the `.img` of a pair).
     let dataPath: String
     private let data: ByteSource?
-    /// Most bytes the data file could deliver past `vox_offset`.
-    private let capacity: Int
 
-    /// Lower-cased name without a trailing `.gz`, and whether it had one.
+    /// Lower-cased name without a trailing `.gz`.
     private static func strippedName(_ path: String) -> String {
         let lower = path.lowercased()
         return lower.hasSuffix(".gz") ? String(lower.dropLast(3)) : lower
@@ -190,10 +188,11 @@ struct OpenedVolume {
         }
         self.header = header
         guard openData else {
-            (data, dataPath, capacity) = (nil, path, 0)
+            (data, dataPath) = (nil, path)
             return
         }
-        let dataCompressed: Bool
+        // The data file, and the most bytes it could deliver past vox_offset.
+        let dataCompressed: Bool, capacity: Int
         if header.isPair {
             let candidates = namedImage.map { [$0] } ?? Self.siblings(of: path, from: ".hdr", to: ".img")
             guard let imagePath = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {

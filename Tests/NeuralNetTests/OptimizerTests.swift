@@ -18,6 +18,26 @@ private func applyFixedGradients(_ named: [(name: String, parameter: Parameter)]
     for (entry, g) in zip(named, gradients) { entry.parameter.gradient = g }
 }
 
+/// Runs `steps` steps of `optimizer` under the fixed gradients and checks every parameter
+/// against `reference(initial, gradient, steps)` (the update formula written out in Double).
+/// - Returns: each parameter's initial value, for further checks.
+@discardableResult
+private func expectStepsMatch(_ optimizer: Optimizer, _ named: [(name: String, parameter: Parameter)], _ gradients: [Tensor],
+                              steps: Int, reference: ([Double], [Double], Int) -> [Double]) -> [Tensor] {
+    let initial = named.map { $0.parameter.value }
+    for _ in 0..<steps {
+        applyFixedGradients(named, gradients)
+        optimizer.step()
+    }
+    #expect(optimizer.stepCount == steps)
+    for (index, entry) in named.enumerated() {
+        let expected = reference(initial[index].scalars.map(Double.init), gradients[index].scalars.map(Double.init), steps)
+        let actual = entry.parameter.value
+        #expect(TestSupport.isClose(actual, tensor(actual.shape, expected), rtol: 1e-5, atol: 1e-6), "\(entry.name)")
+    }
+    return initial
+}
+
 // MARK: - SGD
 
 struct SGDCase: Sendable, CustomTestStringConvertible {
@@ -61,20 +81,10 @@ let sgdCases: [SGDCase] = [
     @Test(arguments: sgdCases, [1, 3])
     func matchesTheUpdateFormula(_ c: SGDCase, steps: Int) throws {
         let (named, gradients) = makeParameters()
-        let initial = named.map { $0.parameter.value }
         let optimizer = try SGD(parameters: named, learningRate: Float(c.learningRate), momentum: Float(c.momentum),
                                 dampening: Float(c.dampening), weightDecay: Float(c.weightDecay), nesterov: c.nesterov)
-        for _ in 0..<steps {
-            applyFixedGradients(named, gradients)
-            optimizer.step()
-        }
-        #expect(optimizer.stepCount == steps)
-        for (index, entry) in named.enumerated() {
-            let expected = c.reference(initial[index].scalars.map(Double.init), gradient: gradients[index].scalars.map(Double.init), steps: steps)
-            let actual = entry.parameter.value
-            #expect(TestSupport.isClose(actual, tensor(actual.shape, expected), rtol: 1e-5, atol: 1e-6), "\(entry.name)")
-            #expect(actual != initial[index])
-        }
+        let initial = expectStepsMatch(optimizer, named, gradients, steps: steps) { c.reference($0, gradient: $1, steps: $2) }
+        for (index, entry) in named.enumerated() { #expect(entry.parameter.value != initial[index]) }
     }
 
     @Test func learningRateChangesTakeEffectOnTheNextStep() throws {
@@ -159,19 +169,9 @@ let adamCases: [AdamCase] = [
     @Test(arguments: adamCases, [1, 3])
     func matchesTheUpdateFormula(_ c: AdamCase, steps: Int) throws {
         let (named, gradients) = makeParameters()
-        let initial = named.map { $0.parameter.value }
         let optimizer = try Adam(parameters: named, learningRate: Float(c.learningRate), beta1: Float(c.beta1), beta2: Float(c.beta2),
                                  epsilon: Float(c.epsilon), weightDecay: Float(c.weightDecay), decoupledWeightDecay: c.decoupled)
-        for _ in 0..<steps {
-            applyFixedGradients(named, gradients)
-            optimizer.step()
-        }
-        #expect(optimizer.stepCount == steps)
-        for (index, entry) in named.enumerated() {
-            let expected = c.reference(initial[index].scalars.map(Double.init), gradient: gradients[index].scalars.map(Double.init), steps: steps)
-            let actual = entry.parameter.value
-            #expect(TestSupport.isClose(actual, tensor(actual.shape, expected), rtol: 1e-5, atol: 1e-6), "\(entry.name)")
-        }
+        expectStepsMatch(optimizer, named, gradients, steps: steps) { c.reference($0, gradient: $1, steps: $2) }
     }
 
     @Test func firstStepMovesEachWeightByTheLearningRate() throws {

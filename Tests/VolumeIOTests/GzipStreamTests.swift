@@ -194,9 +194,7 @@ import TensorCore
     /// tools make) whose first member is 2^18 − 1 bytes must read like the one-member file.
     @Test func multiMemberNiftiWithMemberEndingOneByteBeforeAnInputBlock() throws {
         try withTemporaryDirectory { directory in
-            let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent("Fixtures/Volumes")
-            var content = Array([UInt8](try Data(contentsOf: fixtures.appendingPathComponent("generated/dtype_int16_le.nii"))).prefix(352))
+            var content = Array([UInt8](try Data(contentsOf: VolumeFixtures.volumes.appendingPathComponent("generated/dtype_int16_le.nii"))).prefix(352))
             for (axis, extent) in [3, 64, 64, 40].enumerated() {
                 content[40 + 2 * axis] = UInt8(extent & 0xff)
                 content[41 + 2 * axis] = UInt8(extent >> 8)

@@ -8,8 +8,7 @@ import TensorCore
 /// image files, damaged gzip) must each give a typed `VolumeError` or a valid volume whose
 /// voxels fit in the file. No crash, no trap, no allocation beyond what the file could hold.
 @Suite struct HostileInputTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/Volumes")
+    static let fixtures = VolumeFixtures.volumes
 
     static func fixture(_ path: String) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: fixtures.appendingPathComponent(path)))
@@ -26,16 +25,6 @@ import TensorCore
 
     static func fileSize(_ url: URL) -> Int {
         ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.intValue ?? 0
-    }
-
-    static func gunzip(_ url: URL) throws -> [UInt8] {
-        let source = try GzipByteSource(file: FileByteSource(path: url.path))
-        var out: [UInt8] = []
-        while true {
-            let part = try source.readBytes(1 << 16)
-            out += part
-            if part.count < 1 << 16 { return out }
-        }
     }
 
     // MARK: Byte-level field access
@@ -507,7 +496,7 @@ import TensorCore
     /// gzipped again by `GzipWriter`.
     @Test func mutatedNifti1GzipContent() throws {
         let gzURL = Self.fixtures.appendingPathComponent(Self.fourDGzip)
-        let content = try Self.gunzip(gzURL)
+        let content = try decompressedBytes(gzURL)
         #expect(content.count == 432 + 10 * 9 * 8 * 3 * 2)
         let layout = Layout(format: .nifti1, bigEndian: false)
         var rng = Xoshiro256StarStar(seed: 201)
@@ -897,7 +886,7 @@ import TensorCore
     /// Malformed extension blocks end the extension list; the voxels still start at vox_offset.
     @Test func hostileExtensionSizes() throws {
         let gzURL = Self.fixtures.appendingPathComponent(Self.fourDGzip)
-        let content = try Self.gunzip(gzURL)
+        let content = try decompressedBytes(gzURL)
         let reference = try VolumeReader.read(gzURL, options: VolumeReadOptions(volumeIndex: 2))
         #expect(reference.header?.extensionCodes == [6])
         try withTemporaryDirectory { directory in
