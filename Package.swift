@@ -11,10 +11,13 @@ let package = Package(
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
         .library(name: "VolumeIO", targets: ["VolumeIO"]),
+        .library(name: "Cohort", targets: ["Cohort"]),
     ],
     dependencies: [
         // Command-line parsing for the `adwb` tool (subcommands, options, validation).
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // SHA-256 for provenance (manifest hashes recorded by every run); BoringSSL-backed on Linux.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: Native libraries (no stable API; only TensorCore imports it)
@@ -30,11 +33,13 @@ let package = Package(
         .target(name: "TensorCore", dependencies: ["COpenBLAS"]),
         .target(name: "NeuralNet", dependencies: ["TensorCore"]),
         .target(name: "VolumeIO", dependencies: ["TensorCore", "CZlib"]),
+        .target(name: "Cohort", dependencies: ["TensorCore", "VolumeIO", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO"]),
         .executableTarget(
             name: "adwb",
             dependencies: [
                 "Benchmarks",
+                "Cohort",
                 "VolumeIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -45,6 +50,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
         .testTarget(name: "VolumeIOTests", dependencies: ["VolumeIO", "TestSupport"]),
+        .testTarget(name: "CohortTests", dependencies: ["Cohort", "VolumeIO", "TestSupport"]),
         .testTarget(name: "AdwbTests", dependencies: ["adwb", "Benchmarks"]),
     ]
 )

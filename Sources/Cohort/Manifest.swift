@@ -1,0 +1,340 @@
+import Foundation
+import Crypto
+import TensorCore
+
+/// One scan of a cohort: a line of a manifest TSV.
+///
+/// Paths are kept as written (relative to the manifest's folder, or absolute); resolve them
+/// with `Manifest.url(for:)`.
+public struct ManifestRow: Sendable, Equatable {
+    /// BIDS participant label, e.g. `sub-0007`. All of a participant's sessions stay on one
+    /// side of every split.
+    public var participantID: String
+    /// BIDS session label, e.g. `ses-M000`.
+    public var sessionID: String
+    /// The scan (NIfTI or Analyze).
+    public var path: String
+    /// `nil`: unlabelled (pretraining only).
+    public var diagnosis: Diagnosis?
+    /// Years.
+    public var age: Double?
+    /// As written (`M`, `F`, ...).
+    public var sex: String?
+    /// Mini-Mental State Examination score, 0-30.
+    public var mmse: Double?
+    /// Clinical Dementia Rating: 0, 0.5, 1, 2 or 3.
+    public var cdr: Double?
+    /// Acquisition site or scanner.
+    public var site: String?
+    /// A brain mask on the scan's grid (non-zero = brain).
+    public var maskPath: String?
+    /// A tissue label map on the scan's grid (e.g. the synthetic cohort's ground truth).
+    public var labelPath: String?
+    /// Columns the schema does not know, by column name; carried through to every output.
+    public var extra: [String: String]
+    /// 1-based line in the manifest file it was read from (`nil` for rows made in code).
+    public var line: Int?
+
+    public init(participantID: String, sessionID: String, path: String, diagnosis: Diagnosis?,
+                age: Double? = nil, sex: String? = nil, mmse: Double? = nil, cdr: Double? = nil,
+                site: String? = nil, maskPath: String? = nil, labelPath: String? = nil,
+                extra: [String: String] = [:], line: Int? = nil) {
+        self.participantID = participantID
+        self.sessionID = sessionID
+        self.path = path
+        self.diagnosis = diagnosis
+        self.age = age
+        self.sex = sex
+        self.mmse = mmse
+        self.cdr = cdr
+        self.site = site
+        self.maskPath = maskPath
+        self.labelPath = labelPath
+        self.extra = extra
+        self.line = line
+    }
+
+    /// Where this row is reported: `line 7`, or the participant and session for rows made in code.
+    public var location: String {
+        line.map { "line \($0)" } ?? "\(participantID)/\(sessionID)"
+    }
+}
+
+/// A cohort manifest: the TSV that tells every command which scans to use.
+///
+/// Format (see `data-manifests/README.md`): a header line, then one tab-separated row per
+/// scan. Required columns `participant_id`, `session_id`, `path`, `diagnosis`; optional
+/// `age`, `sex`, `mmse`, `cdr`, `site`, `mask_path`, `label_path`; any other column is kept
+/// and written back out unchanged.
+public struct Manifest: Sendable, Equatable {
+    public static let requiredColumns = ["participant_id", "session_id", "path", "diagnosis"]
+    public static let optionalColumns = ["age", "sex", "mmse", "cdr", "site", "mask_path", "label_path"]
+
+    /// The folder relative paths are resolved against (the manifest file's folder).
+    public var directory: URL
+    /// Optional columns present, in schema order (written even where a row has no value).
+    public var optionalColumns: [String]
+    /// Unknown columns, in the order they appeared.
+    public var extraColumns: [String]
+    public var rows: [ManifestRow]
+
+    public init(directory: URL, rows: [ManifestRow], optionalColumns: [String]? = nil, extraColumns: [String] = []) {
+        self.directory = directory.standardizedFileURL
+        self.rows = rows
+        self.extraColumns = extraColumns
+        self.optionalColumns = optionalColumns ?? Self.optionalColumns.filter { column in
+            rows.contains { $0.value(ofOptionalColumn: column) != nil }
+        }
+    }
+
+    // MARK: Reading
+
+    /// Reads a manifest and refuses it if any row has an error (unknown label, bad number,
+    /// wrong field count, duplicate participant/session, ...). Files are not opened: use
+    /// `ManifestValidator` for the full check.
+    public init(contentsOf url: URL) throws(CohortError) {
+        let (manifest, issues) = try Self.parse(contentsOf: url)
+        let errors = issues.filter { $0.severity == .error }
+        guard let manifest, errors.isEmpty else { throw .invalidManifest(path: url.path, issues: errors) }
+        self = manifest
+    }
+
+    /// Parses a manifest, collecting every row-level problem instead of stopping at the
+    /// first. `manifest` is `nil` only when the header lacks a required column. Rows with
+    /// errors are kept (with the bad field left empty) so later checks still see them.
+    public static func parse(contentsOf url: URL) throws(CohortError) -> (manifest: Manifest?, issues: [ManifestIssue]) {
+        let table = try TSVTable(contentsOf: url)
+        return parse(table, directory: url.deletingLastPathComponent())
+    }
+
+    /// Parses a TSV table (see `parse(contentsOf:)`).
+    public static func parse(_ table: TSVTable, directory: URL) -> (manifest: Manifest?, issues: [ManifestIssue]) {
+        var issues: [ManifestIssue] = []
+        if table.header.isEmpty {
+            return (nil, [ManifestIssue(.error, line: 1, "the file is empty: expected a header line with " + requiredColumns.joined(separator: ", "))])
+        }
+        var seen: Set<String> = []
+        for name in table.header where !seen.insert(name).inserted {
+            issues.append(ManifestIssue(.error, line: 1, column: name, "column \"\(name)\" appears twice in the header"))
+        }
+        let missing = requiredColumns.filter { table.column($0) == nil }
+        if !missing.isEmpty {
+            let hint = table.header.count == 1 && table.header[0].contains(",") ? " (the file looks comma-separated; manifests are tab-separated)" : ""
+            issues.append(ManifestIssue(.error, line: 1, "missing required column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", "))\(hint)"))
+            return (nil, issues)
+        }
+        let known = Set(requiredColumns + optionalColumns)
+        let extraColumns = table.header.filter { !known.contains($0) && !$0.isEmpty }
+        let presentOptional = optionalColumns.filter { table.column($0) != nil }
+        if table.lines.isEmpty { issues.append(ManifestIssue(.error, line: 1, "the manifest has a header but no rows")) }
+
+        var rows: [ManifestRow] = []
+        var firstLineOfPair: [String: Int] = [:]
+        for line in table.lines {
+            if line.fields.count != table.header.count {
+                issues.append(ManifestIssue(.error, line: line.number,
+                    "\(line.fields.count) field\(line.fields.count == 1 ? "" : "s") where the header has \(table.header.count) (TSV fields are separated by tabs)"))
+                continue
+            }
+            var fields: [String: String] = [:]
+            for (name, value) in zip(table.header, line.fields) where fields[name] == nil { fields[name] = value }
+            let (row, rowIssues) = parseRow(fields, line: line.number, extraColumns: extraColumns)
+            issues += rowIssues
+            let key = row.participantID + "\t" + row.sessionID
+            if let first = firstLineOfPair[key] {
+                issues.append(ManifestIssue(.error, line: line.number,
+                    "duplicate participant/session \(row.participantID) \(row.sessionID) (first at line \(first))"))
+            } else {
+                firstLineOfPair[key] = line.number
+            }
+            rows.append(row)
+        }
+        issues += cohortIDWarnings(rows)
+        let manifest = Manifest(directory: directory, rows: rows, optionalColumns: presentOptional, extraColumns: extraColumns)
+        return (manifest, issues)
+    }
+
+    private static func parseRow(_ fields: [String: String], line: Int, extraColumns: [String]) -> (ManifestRow, [ManifestIssue]) {
+        var issues: [ManifestIssue] = []
+        func text(_ column: String) -> String? {
+            guard let value = fields[column], !value.isEmpty, value.lowercased() != "n/a" else { return nil }
+            return value
+        }
+        func identifier(_ column: String) -> String {
+            let value = fields[column] ?? ""
+            if value.isEmpty {
+                issues.append(ManifestIssue(.error, line: line, column: column, "\(column) is empty"))
+            } else if value.contains(where: \.isWhitespace) || value.contains("/") {
+                issues.append(ManifestIssue(.error, line: line, column: column, "\(column) \"\(value)\" contains a space or slash"))
+            }
+            return value
+        }
+        func number(_ column: String, range: ClosedRange<Double>, allowed: [Double]? = nil) -> Double? {
+            guard let value = text(column) else { return nil }
+            guard let number = Double(value), number.isFinite else {
+                issues.append(ManifestIssue(.error, line: line, column: column, "\(column) \"\(value)\" is not a number"))
+                return nil
+            }
+            if let allowed, !allowed.contains(number) {
+                issues.append(ManifestIssue(.error, line: line, column: column,
+                    "\(column) \(value) is not one of \(allowed.map(ManifestRow.format).joined(separator: ", "))"))
+                return nil
+            }
+            guard range.contains(number) else {
+                issues.append(ManifestIssue(.error, line: line, column: column,
+                    "\(column) \(value) is outside \(ManifestRow.format(range.lowerBound))-\(ManifestRow.format(range.upperBound))"))
+                return nil
+            }
+            return number
+        }
+        let participant = identifier("participant_id")
+        let session = identifier("session_id")
+        let path = fields["path"] ?? ""
+        if path.isEmpty { issues.append(ManifestIssue(.error, line: line, column: "path", "path is empty")) }
+        var diagnosis: Diagnosis? = nil
+        do { diagnosis = try Diagnosis.parse(fields["diagnosis"] ?? "") } catch {
+            issues.append(ManifestIssue(.error, line: line, column: "diagnosis", error.description))
+        }
+        let sex = text("sex")
+        if let sex, !["M", "F", "MALE", "FEMALE", "O", "OTHER"].contains(sex.uppercased()) {
+            issues.append(ManifestIssue(.warning, line: line, column: "sex", "sex \"\(sex)\" is not M, F or other"))
+        }
+        var extra: [String: String] = [:]
+        for column in extraColumns { extra[column] = fields[column] ?? "" }
+        let row = ManifestRow(
+            participantID: participant, sessionID: session, path: path, diagnosis: diagnosis,
+            age: number("age", range: 0...130), sex: sex,
+            mmse: number("mmse", range: 0...30), cdr: number("cdr", range: 0...3, allowed: [0, 0.5, 1, 2, 3]),
+            site: text("site"), maskPath: text("mask_path"), labelPath: text("label_path"),
+            extra: extra, line: line)
+        return (row, issues)
+    }
+
+    /// One warning per cohort for IDs without the BIDS prefixes ClinicaDL expects.
+    private static func cohortIDWarnings(_ rows: [ManifestRow]) -> [ManifestIssue] {
+        var issues: [ManifestIssue] = []
+        for (prefix, column, key) in [("sub-", "participant_id", \ManifestRow.participantID), ("ses-", "session_id", \ManifestRow.sessionID)] {
+            let offending = rows.filter { !$0[keyPath: key].isEmpty && !$0[keyPath: key].hasPrefix(prefix) }
+            if let first = offending.first {
+                issues.append(ManifestIssue(.warning, line: first.line, column: column,
+                    "\(offending.count) row\(offending.count == 1 ? "" : "s") have a \(column) without the BIDS \"\(prefix)\" prefix (e.g. \"\(first[keyPath: key])\"); ClinicaDL expects it"))
+            }
+        }
+        return issues
+    }
+
+    // MARK: Paths
+
+    /// A manifest path resolved against the manifest's folder.
+    public func url(for path: String) -> URL {
+        path.hasPrefix("/") ? URL(fileURLWithPath: path).standardizedFileURL
+            : directory.appendingPathComponent(path).standardizedFileURL
+    }
+
+    // MARK: Selection
+
+    /// Participant IDs in order of first appearance.
+    public var participants: [String] {
+        var seen: Set<String> = []
+        return rows.compactMap { seen.insert($0.participantID).inserted ? $0.participantID : nil }
+    }
+
+    /// The same manifest restricted to rows satisfying `include` (columns and folder kept).
+    public func filter(_ include: (ManifestRow) -> Bool) -> Manifest {
+        var copy = self
+        copy.rows = rows.filter(include)
+        return copy
+    }
+
+    /// Rows with a diagnosis.
+    public var labeled: Manifest { filter { $0.diagnosis != nil } }
+
+    // MARK: Writing
+
+    /// Output column order: required, the optional ones present, then the extra ones.
+    public var columns: [String] { Self.requiredColumns + optionalColumns + extraColumns }
+
+    /// The manifest as a table whose relative paths are rewritten to be relative to
+    /// `outputDirectory` (absolute paths stay absolute), so a manifest written elsewhere
+    /// still points at the same files.
+    public func table(relativeTo outputDirectory: URL) -> TSVTable {
+        let base = outputDirectory.standardizedFileURL
+        func rebase(_ path: String) -> String {
+            path.hasPrefix("/") ? path : relativePath(of: url(for: path), from: base)
+        }
+        let lines = rows.enumerated().map { index, row in
+            TSVTable.Line(number: index + 2, fields: columns.map { column in
+                switch column {
+                case "path": return rebase(row.path)
+                case "mask_path": return row.maskPath.map(rebase) ?? ""
+                case "label_path": return row.labelPath.map(rebase) ?? ""
+                default:
+                    return row.value(ofOptionalColumn: column) ?? row.value(ofRequiredColumn: column) ?? row.extra[column] ?? ""
+                }
+            })
+        }
+        return TSVTable(header: columns, lines: lines)
+    }
+
+    /// Writes the manifest atomically (temporary file + rename), paths rebased onto the
+    /// destination's folder.
+    public func write(to url: URL) throws(CohortError) {
+        let text = table(relativeTo: url.deletingLastPathComponent()).text
+        do { try AtomicFile.write(Data(text.utf8), to: url) } catch {
+            throw .cannotWrite(path: url.path, reason: String(describing: error))
+        }
+    }
+
+    /// SHA-256 of the manifest's canonical text (paths relative to its own folder): recorded
+    /// by every run that consumes it, so results name exactly which cohort they came from.
+    public var contentHash: String { SHA256.hex(Data(table(relativeTo: directory).text.utf8)) }
+}
+
+extension ManifestRow {
+    /// Numbers written without a trailing `.0` when whole (`72`, `0.5`).
+    static func format(_ value: Double) -> String {
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(value)
+    }
+
+    func value(ofRequiredColumn column: String) -> String? {
+        switch column {
+        case "participant_id": return participantID
+        case "session_id": return sessionID
+        case "path": return path
+        case "diagnosis": return diagnosis?.rawValue ?? ""
+        default: return nil
+        }
+    }
+
+    func value(ofOptionalColumn column: String) -> String? {
+        switch column {
+        case "age": return age.map(Self.format)
+        case "sex": return sex
+        case "mmse": return mmse.map(Self.format)
+        case "cdr": return cdr.map(Self.format)
+        case "site": return site
+        case "mask_path": return maskPath
+        case "label_path": return labelPath
+        default: return nil
+        }
+    }
+}
+
+/// `target` expressed relative to the folder `base` (both absolute, standardised), with `..`
+/// where needed: `relativePath(of: /a/b/c.nii, from: /a/d)` is `../b/c.nii`.
+func relativePath(of target: URL, from base: URL) -> String {
+    let targetParts = target.standardizedFileURL.pathComponents
+    let baseParts = base.standardizedFileURL.pathComponents
+    var common = 0
+    while common < min(targetParts.count - 1, baseParts.count), targetParts[common] == baseParts[common] { common += 1 }
+    let ups = Array(repeating: "..", count: baseParts.count - common)
+    return (ups + targetParts[common...]).joined(separator: "/")
+}
+
+/// Hex SHA-256 digests for provenance records.
+public enum SHA256 {
+    public static func hex(_ data: Data) -> String {
+        Crypto.SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+}
