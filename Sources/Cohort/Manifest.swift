@@ -256,11 +256,12 @@ public struct Manifest: Sendable, Equatable {
 
     /// The manifest as a table whose relative paths are rewritten to be relative to
     /// `outputDirectory` (absolute paths stay absolute), so a manifest written elsewhere
-    /// still points at the same files.
-    public func table(relativeTo outputDirectory: URL) -> TSVTable {
-        let base = outputDirectory.standardizedFileURL
+    /// still points at the same files; with `nil`, every path is made absolute.
+    public func table(relativeTo outputDirectory: URL?) -> TSVTable {
+        let base = outputDirectory?.standardizedFileURL
         func rebase(_ path: String) -> String {
-            path.hasPrefix("/") ? path : relativePath(of: url(for: path), from: base)
+            guard let base else { return url(for: path).path }
+            return path.hasPrefix("/") ? path : relativePath(of: url(for: path), from: base)
         }
         let lines = rows.enumerated().map { index, row in
             TSVTable.Line(number: index + 2, fields: columns.map { column in

@@ -10,7 +10,7 @@ struct ADWorkbench: ParsableCommand {
         commandName: "adwb",
         abstract: "Autoencoder feature learning and classical ML for Alzheimer's disease research on 3-D brain scans.",
         version: ADWorkbenchVersion.string,
-        subcommands: [InfoCommand.self, ConvertCommand.self, BenchCommand.self, VersionCommand.self]
+        subcommands: [SynthCommand.self, ManifestCommand.self, InfoCommand.self, ConvertCommand.self, BenchCommand.self, VersionCommand.self]
     )
 }
 

@@ -1,19 +1,11 @@
 import Foundation
 import Testing
 import TensorCore
+import TestSupport
 
 @Suite struct AtomicFileTests {
-    /// A fresh, empty directory removed when `body` returns.
-    static func withTemporaryDirectory(_ body: (URL) throws -> Void) throws {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("tensorcore-atomicfile-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try body(directory)
-    }
-
     @Test func writesContentThatReadsBack() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let url = directory.appendingPathComponent("report.json")
             let data = Data((0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
             try AtomicFile.write(data, to: url)
@@ -24,7 +16,7 @@ import TensorCore
     }
 
     @Test func replacesExistingFileCompletely() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let url = directory.appendingPathComponent("checkpoint.bin")
             try AtomicFile.write(Data(repeating: 0xAB, count: 4096), to: url)
             let shorter = Data("short".utf8)
@@ -37,7 +29,7 @@ import TensorCore
     }
 
     @Test func nonExistentDirectoryThrows() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             let url = directory.appendingPathComponent("missing/sub/out.txt")
             let error = #expect(throws: FileWriteError.self) { try AtomicFile.write(Data("x".utf8), to: url) }
             if case let .cannotWrite(path, reason)? = error {
@@ -51,7 +43,7 @@ import TensorCore
     }
 
     @Test func destinationIsADirectoryThrowsAndCleansUp() throws {
-        try Self.withTemporaryDirectory { directory in
+        try withTemporaryDirectory { directory in
             // rename(2) cannot replace a non-empty directory with a file.
             let url = directory.appendingPathComponent("taken")
             try FileManager.default.createDirectory(at: url.appendingPathComponent("inner"), withIntermediateDirectories: true)

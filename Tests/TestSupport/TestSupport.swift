@@ -1,3 +1,4 @@
+import Foundation
 import NeuralNet
 import TensorCore
 
@@ -97,4 +98,12 @@ extension Tensor {
         get { scalars[index] }
         set { withUnsafeMutableBufferPointer { $0[index] = newValue } }
     }
+}
+
+/// A fresh directory under the system temporary directory, removed by `body`'s end.
+public func withTemporaryDirectory<R>(_ body: (URL) throws -> R) throws -> R {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("adwb-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    return try body(directory)
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TensorCore
+import TestSupport
 @testable import VolumeIO
 
 /// The streamed gzip layer under the volume reader: `GzipWriter` → file → `GzipByteSource`

@@ -1,16 +1,9 @@
 import Foundation
 import TensorCore
+import TestSupport
 @testable import VolumeIO
 
 // Helpers shared by the VolumeIO test suites.
-
-/// A fresh directory under the system temporary directory, removed by `body`'s end.
-func withTemporaryDirectory<R>(_ body: (URL) throws -> R) throws -> R {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("volumeio-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: directory) }
-    return try body(directory)
-}
 
 /// Every byte a file decodes to (gzip inflated).
 func decompressedBytes(_ url: URL) throws -> [UInt8] {

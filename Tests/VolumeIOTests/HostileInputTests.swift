@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TensorCore
+import TestSupport
 @testable import VolumeIO
 
 /// Hostile and damaged volume files: thousands of seeded header mutations (bit flips, absurd

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TensorCore
+import TestSupport
 @testable import VolumeIO
 
 /// A seeded volume with values uniform in [low, high), optionally rounded to integers.

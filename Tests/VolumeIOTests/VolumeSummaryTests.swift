@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TensorCore
+import TestSupport
 @testable import VolumeIO
 
 @Suite struct VolumeSummaryTests {

@@ -1,0 +1,279 @@
+import Foundation
+import TensorCore
+import VolumeIO
+
+/// One rendered synthetic scan: the T1-weighted image, its brain mask, its tissue labels
+/// (all on one grid) and the ground-truth volumes measured on the labels.
+public struct SyntheticScan: Sendable {
+    /// T1-weighted intensities (integers, white matter around 560-800 depending on the site).
+    public var t1: Volume
+    /// 1 inside the nominal brain envelope (brain, ventricles, sulcal CSF), else 0.
+    public var mask: Volume
+    /// `Tissue` raw values.
+    public var labels: Volume
+    /// Both hippocampi (mL), counted on `labels`.
+    public var hippocampusML: Double
+    /// Lateral and third ventricles (mL), counted on `labels`.
+    public var ventriclesML: Double
+}
+
+/// Turns participants and sessions into voxels. The canonical anatomy (structure positions
+/// and the folding pattern) is the same for every cohort; participants vary around it.
+struct SyntheticRenderer: Sendable {
+    let options: SyntheticCohortOptions
+
+    // MARK: Canonical anatomy (head coordinates, mm, RAS, origin at the brain's centre)
+
+    static let brainRadii = Vec3(x: 57.5, y: 75.5, z: 64.5)
+    /// Scalp, skull and a CSF layer: the head's radii exceed the brain's by this much.
+    static let headMargin: Float = 14
+
+    /// Right lateral ventricle (body, frontal horn, atrium), scaled as one piece about its
+    /// centre; the left one mirrors it.
+    static let rightLateralVentricle = [
+        Ellipsoid(centre: Vec3(x: 6, y: -2, z: 14), radii: Vec3(x: 5.5, y: 22, z: 7)),
+        Ellipsoid(centre: Vec3(x: 9, y: 17, z: 9), radii: Vec3(x: 5.5, y: 9, z: 7)),
+        Ellipsoid(centre: Vec3(x: 15, y: -25, z: 8), radii: Vec3(x: 6.5, y: 10, z: 7)),
+    ]
+    static let rightLateralVentricleCentre = Vec3(x: 9, y: -3, z: 11)
+    /// The right temporal horn, above and lateral to the hippocampus.
+    static let rightTemporalHorn = Ellipsoid(centre: Vec3(x: 33, y: -12, z: -20), radii: Vec3(x: 2.5, y: 12, z: 3),
+                                             orientation: .rotation(Vec3(x: 0.35, y: 0, z: 0)))
+    static let thirdVentricle = Ellipsoid(centre: Vec3(x: 0, y: -8, z: 0), radii: Vec3(x: 1.5, y: 11, z: 7))
+    /// Thalamus, caudate head, putamen (right).
+    static let rightDeepGreyMatter = [
+        Ellipsoid(centre: Vec3(x: 9, y: -12, z: 4), radii: Vec3(x: 7, y: 11, z: 7)),
+        Ellipsoid(centre: Vec3(x: 13, y: 11, z: 10), radii: Vec3(x: 4.5, y: 9, z: 6)),
+        Ellipsoid(centre: Vec3(x: 23, y: 3, z: 0), radii: Vec3(x: 5, y: 12, z: 8)),
+    ]
+    /// The right hippocampus: long axis anterior-posterior, its anterior end lower.
+    static let rightHippocampus = Ellipsoid(centre: Vec3(x: 26, y: -16, z: -30), radii: Vec3(x: 6, y: 17, z: 6.5),
+                                            orientation: .rotation(Vec3(x: 0.45, y: 0, z: 0)))
+
+    /// The folding pattern: wave vectors of wavelength 20-28 mm in fixed random directions.
+    static let sulcalWaves: (vectors: [Vec3], phases: [Float]) = {
+        var random = Xoshiro256StarStar(seed: 0x5EED_F01D)
+        var vectors: [Vec3] = []
+        var phases: [Float] = []
+        for _ in 0..<12 {
+            var direction = Vec3(x: random.nextStandardNormal(), y: random.nextStandardNormal(), z: random.nextStandardNormal())
+            direction = (1 / max(direction.length, 1e-3)) * direction
+            let wavelength = 20 + 8 * random.nextUnitFloat()
+            vectors.append((2 * .pi / wavelength) * direction)
+            phases.append(Float(random.nextUnitDouble() * 2 * .pi))
+        }
+        return (vectors, phases)
+    }()
+
+    /// Directions of the brain envelope's low-frequency bumps.
+    static let shapeVectors = [Vec3(x: 2, y: 0.5, z: 0), Vec3(x: 0, y: 2.5, z: 1), Vec3(x: 0.5, y: -1, z: 2.5), Vec3(x: 1.5, y: 1.5, z: -1.5)]
+
+    /// The anatomy of one participant at one session.
+    func anatomy(_ participant: SyntheticParticipant, _ session: SyntheticSession) -> Anatomy {
+        let ageing = Float(session.age - 70)
+        let severity = Float(session.severity)
+        let brainRadii = Self.brainRadii
+        let margin = Self.headMargin
+        let head = Ellipsoid(centre: Vec3(x: 0, y: 0, z: 0),
+                             radii: Vec3(x: brainRadii.x + margin, y: brainRadii.y + margin, z: brainRadii.z + margin))
+        let brain = Ellipsoid(centre: Vec3(x: 0, y: 0, z: 0), radii: brainRadii)
+        let shape = WaveField(vectors: Self.shapeVectors, phases: participant.brainShapePhases, amplitudes: [Float](repeating: 0.007, count: 4))
+        let waves = Self.sulcalWaves
+        let sulci = WaveField(vectors: waves.vectors, phases: zip(waves.phases, participant.sulcalPhaseJitter).map { $0 + $1 },
+                              amplitudes: [Float](repeating: 1, count: waves.vectors.count))
+
+        let ventricleScale = max(0.3, participant.ventricleFactor * (1 + 0.03 * ageing) * (1 + 0.6 * severity))
+        let rightVentricles = Self.rightLateralVentricle.map { $0.scaledVolume(ventricleScale, about: Self.rightLateralVentricleCentre) }
+            + [Self.rightTemporalHorn.scaledVolume(ventricleScale)]
+        let ventricles = rightVentricles + rightVentricles.map(\.mirrored) + [Self.thirdVentricle.scaledVolume(ventricleScale)]
+        let deep = Self.rightDeepGreyMatter.map { $0.scaledVolume(participant.deepGreyFactor) }
+        let nominalHippocampus = Self.rightHippocampus.scaledVolume(participant.hippocampusFactor)
+        let hippocampalLoss = clamp((1 - 0.005 * ageing) * (1 - 0.25 * severity), 0.2, 1.2)
+        let atrophied = nominalHippocampus.scaledVolume(hippocampalLoss)
+        return Anatomy(
+            head: head, brain: brain, brainShape: shape, sulci: sulci,
+            corticalThickness: 2.8 * participant.thicknessFactor,
+            globalThinning: clamp(0.004 * (Float(session.age) - 60), 0, 0.2) + 0.10 * severity,
+            medialTemporalThinning: 0.35 * severity,
+            ventricles: ventricles,
+            deepGreyMatter: deep + deep.map(\.mirrored),
+            hippocampi: [nominalHippocampus, nominalHippocampus.mirrored],
+            atrophiedHippocampi: [atrophied, atrophied.mirrored])
+    }
+
+    // MARK: Scan geometry
+
+    /// The voxel grid: `options.shape` at `options.voxelSize`, RAS, centred on the origin;
+    /// with `varyGeometry`, some scans get another voxel size (same field of view) or
+    /// flipped axes.
+    func grid(_ random: inout Xoshiro256StarStar) -> (shape: [Int], affine: Affine) {
+        var voxel = options.voxelSize
+        var shape = options.shape
+        var signs: [Double] = [1, 1, 1]
+        if options.varyGeometry {
+            let sizeDraw = random.nextUnitDouble()
+            if sizeDraw < 1.0 / 3 {
+                let newVoxel = options.voxelSize * (sizeDraw < 1.0 / 6 ? 0.875 : 1.125)
+                shape = shape.map { Int((Double($0) * options.voxelSize / newVoxel).rounded()) }
+                voxel = newVoxel
+            }
+            let flipDraw = random.nextUnitDouble()
+            if flipDraw < 1.0 / 3 { signs = flipDraw < 1.0 / 6 ? [-1, 1, 1] : [-1, -1, 1] }
+        }
+        var rows: [[Double]] = []
+        for axis in 0..<3 {
+            var row = [0.0, 0, 0, 0]
+            row[axis] = signs[axis] * voxel
+            row[3] = -signs[axis] * voxel * Double(shape[axis] - 1) / 2
+            rows.append(row)
+        }
+        return (shape, Affine(rows: rows[0], rows[1], rows[2]))
+    }
+
+    // MARK: Rendering
+
+    func render(_ participant: SyntheticParticipant, _ session: SyntheticSession) -> SyntheticScan {
+        var random = Xoshiro256StarStar(seed: session.seed)
+        let (shape, affine) = grid(&random)
+        let anatomy = anatomy(participant, session)
+
+        // Pose: world p = t + R S q for head coordinates q.
+        let angles = Vec3(x: clampedNormal(&random, 0.05, 0.14), y: clampedNormal(&random, 0.05, 0.14), z: clampedNormal(&random, 0.05, 0.14))
+        let translation = Vec3(x: clampedNormal(&random, 3, 6), y: clampedNormal(&random, 3, 6), z: clampedNormal(&random, 3, 6))
+        let rotationT = Mat3.rotation(angles).transposed
+        let s = participant.headScale
+        let toHead = Mat3(r0: (1 / s.x) * rotationT.r0, r1: (1 / s.y) * rotationT.r1, r2: (1 / s.z) * rotationT.r2)
+        func column(_ c: Int) -> Vec3 { Vec3(x: Float(affine[0, c]), y: Float(affine[1, c]), z: Float(affine[2, c])) }
+        let origin = toHead.apply(column(3) - translation)
+        let step = (toHead.apply(column(0)), toHead.apply(column(1)), toHead.apply(column(2)))
+
+        // Intensities: site scale and contrast, per-scan jitter.
+        let siteIndex = Float(participant.site.unicodeScalars.last.map { Int($0.value) - 65 } ?? 0)
+        let whiteMatter = 700 * (1 + 0.15 * sin(1.7 * siteIndex + 0.3))
+        var table = [Float](repeating: 0, count: Tissue.allCases.count)
+        for tissue in Tissue.allCases {
+            var relative = tissue.relativeT1
+            if tissue == .corticalGreyMatter || tissue == .hippocampus || tissue == .deepGreyMatter { relative += 0.03 * cos(2.3 * siteIndex) }
+            table[Int(tissue.rawValue)] = whiteMatter * relative * (1 + 0.03 * clampedNormal(&random, 1, 3))
+        }
+        let sigma = Float(options.noise) * whiteMatter * (1 + 0.25 * sin(0.9 * siteIndex + 1))
+        let bias = (0..<9).map { _ in Float(options.biasField) / 3 * clampedNormal(&random, 1, 3) }
+        let noiseSeed = random.next()
+
+        let (nx, ny, nz) = (shape[0], shape[1], shape[2])
+        let count = nx * ny * nz
+        var labels = [UInt8](repeating: 0, count: count)
+        var maskValues = [UInt8](repeating: 0, count: count)
+        var intensity = [Float](repeating: 0, count: count)
+        labels.withUnsafeMutableBufferPointer { labelBuffer in
+            maskValues.withUnsafeMutableBufferPointer { maskBuffer in
+                intensity.withUnsafeMutableBufferPointer { values in
+                    let (labelOut, maskOut, valueOut) = (labelBuffer, maskBuffer, values)
+                    Engine.parallelRanges(nx) { range in
+                        for i in range {
+                            for j in 0..<ny {
+                                let row = origin + Float(i) * step.0 + Float(j) * step.1
+                                for k in 0..<nz {
+                                    let (tissue, inBrain) = anatomy.tissue(at: row + Float(k) * step.2)
+                                    let index = (i * ny + j) * nz + k
+                                    labelOut[index] = tissue.rawValue
+                                    maskOut[index] = inBrain ? 1 : 0
+                                    valueOut[index] = table[Int(tissue.rawValue)]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        intensity = Self.binomialBlur(intensity, shape: shape)
+        // Bias field (smooth, in scanner coordinates), then Rician noise, rounded to integers.
+        let world0 = column(3), worldStep = (column(0), column(1), column(2))
+        intensity.withUnsafeMutableBufferPointer { values in
+            let out = values
+            Engine.parallelRanges(nx) { range in
+                for i in range {
+                    for j in 0..<ny {
+                        for k in 0..<nz {
+                            let p = (1.0 / 80) * (world0 + Float(i) * worldStep.0 + Float(j) * worldStep.1 + Float(k) * worldStep.2)
+                            var exponent = bias[0] * p.x + bias[1] * p.y + bias[2] * p.z
+                            exponent += bias[3] * (p.x * p.x - 1.0 / 3) + bias[4] * (p.y * p.y - 1.0 / 3) + bias[5] * (p.z * p.z - 1.0 / 3)
+                            exponent += bias[6] * p.x * p.y + bias[7] * p.x * p.z + bias[8] * p.y * p.z
+                            let index = (i * ny + j) * nz + k
+                            let (n1, n2) = Self.normalPair(noiseSeed, index)
+                            let real = out[index] * exp(exponent) + sigma * n1
+                            let imaginary = sigma * n2
+                            out[index] = min(32767, (real * real + imaginary * imaginary).squareRoot().rounded())
+                        }
+                    }
+                }
+            }
+        }
+        let voxelML = abs(affine.linearPart.determinant3) / 1000
+        let hippocampus = labels.reduce(0) { $0 + ($1 == Tissue.hippocampus.rawValue ? 1 : 0) }
+        let ventricles = labels.reduce(0) { $0 + ($1 == Tissue.ventricles.rawValue ? 1 : 0) }
+        func volume(_ values: [Float]) -> Volume {
+            // The shape is 3-D by construction.
+            try! Volume(data: Tensor(shape: shape, scalars: values), affine: affine)
+        }
+        return SyntheticScan(t1: volume(intensity), mask: volume(maskValues.map(Float.init)), labels: volume(labels.map(Float.init)),
+                             hippocampusML: Double(hippocampus) * voxelML, ventriclesML: Double(ventricles) * voxelML)
+    }
+
+    /// A [1, 2, 1] / 4 blur along each axis (edges clamped): the scanner's point-spread
+    /// function, which gives boundaries their partial-volume mixtures.
+    static func binomialBlur(_ values: [Float], shape: [Int]) -> [Float] {
+        let (nx, ny, nz) = (shape[0], shape[1], shape[2])
+        var source = values
+        var target = values
+        for axis in 0..<3 {
+            let stride = [ny * nz, nz, 1][axis]
+            let extent = shape[axis]
+            source.withUnsafeBufferPointer { input in
+                target.withUnsafeMutableBufferPointer { output in
+                    let (src, dst) = (input, output)
+                    Engine.parallelRanges(nx) { range in
+                        for i in range {
+                            for j in 0..<ny {
+                                for k in 0..<nz {
+                                    let index = (i * ny + j) * nz + k
+                                    let position = axis == 0 ? i : axis == 1 ? j : k
+                                    let before = position > 0 ? src[index - stride] : src[index]
+                                    let after = position < extent - 1 ? src[index + stride] : src[index]
+                                    dst[index] = 0.25 * before + 0.5 * src[index] + 0.25 * after
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            swap(&source, &target)
+        }
+        return source
+    }
+
+    /// Two independent standard normals for voxel `index`, from a counter-based hash (so the
+    /// noise does not depend on how voxels are split among threads).
+    @inline(__always)
+    static func normalPair(_ seed: UInt64, _ index: Int) -> (Float, Float) {
+        var mixer = SplitMix64(seed: seed ^ (UInt64(index) &* 0xD1B5_4A32_D192_ED03))
+        let bits = mixer.next()
+        let u1 = (Float(bits >> 40) + 0.5) * (1.0 / 16_777_216.0)
+        let u2 = Float((bits >> 8) & 0xFF_FFFF) * (1.0 / 16_777_216.0)
+        let radius = (-2 * log(u1)).squareRoot()
+        return (radius * cos(2 * .pi * u2), radius * sin(2 * .pi * u2))
+    }
+}
+
+/// A normal draw with standard deviation `sd`, clamped to +-`limit`.
+func clampedNormal(_ random: inout Xoshiro256StarStar, _ sd: Float, _ limit: Float) -> Float {
+    clamp(sd * random.nextStandardNormal(), -limit, limit)
+}
+
+extension Array where Element == Double {
+    /// Determinant of a row-major 3x3 matrix.
+    var determinant3: Double {
+        self[0] * (self[4] * self[8] - self[5] * self[7]) - self[1] * (self[3] * self[8] - self[5] * self[6])
+            + self[2] * (self[3] * self[7] - self[4] * self[6])
+    }
+}
