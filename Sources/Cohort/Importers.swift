@@ -66,7 +66,8 @@ public enum CohortImporter {
                     notes.append("\(participant) is not in participants.tsv: unlabelled")
                 }
                 var info = participantInfo[participant] ?? [:]
-                info.merge(sessionInfo[session] ?? [:]) { _, session in session }
+                // Session values override the participant's, except where the session has none.
+                info.merge((sessionInfo[session] ?? [:]).filter { !$0.value.isEmpty && $0.value.lowercased() != "n/a" }) { _, session in session }
                 let path = relativePath(of: anat.appendingPathComponent(image), from: root)
                 rows.append(try row(participant: participant, session: session, path: path, info: info,
                                     extraColumns: extraColumns, source: participantsURL.path))
@@ -102,6 +103,9 @@ public enum CohortImporter {
             }
             if table.column("session_id") != nil {
                 for line in table.lines {
+                    guard line.fields.count == table.header.count else {
+                        throw .invalidLayout(path: labels.path, reason: "line \(line.number): \(line.fields.count) fields where the header has \(table.header.count)")
+                    }
                     let fields = fieldMap(table.header, line.fields)
                     bySession[(fields["participant_id"] ?? "") + "\t" + (fields["session_id"] ?? "")] = fields
                 }
@@ -111,6 +115,9 @@ public enum CohortImporter {
             extraColumns = extras(table.header, excluding: ["participant_id", "session_id"])
         } else {
             notes.append("no --labels TSV: every scan is unlabelled")
+        }
+        guard FileManager.default.fileExists(atPath: subjectsFolder.path) else {
+            throw .invalidLayout(path: root.path, reason: "no subjects/ folder: not a CAPS folder")
         }
         let subjects = try subfolders(subjectsFolder, prefix: "sub-")
         guard !subjects.isEmpty else { throw .invalidLayout(path: subjectsFolder.path, reason: "no subjects/sub-* folders: not a CAPS folder") }

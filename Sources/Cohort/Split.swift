@@ -107,7 +107,10 @@ public enum CohortSplitter {
             }
             folds.append(CohortSplit.Fold(train: train, validation: validation))
         }
-        let test = options.testFraction > 0 ? manifest.filter { testParticipants.contains($0.participantID) } : nil
+        if options.testFraction > 0 && testParticipants.isEmpty {
+            throw .impossibleSplit(reason: "a test fraction of \(options.testFraction) holds out no participant of any class (round(f x class size) is 0); raise it or use 0")
+        }
+        let test = testParticipants.isEmpty ? nil : manifest.filter { testParticipants.contains($0.participantID) }
         return CohortSplit(options: options, folds: folds, test: test)
     }
 

@@ -37,7 +37,8 @@ func findRow(_ manifest: Manifest, _ participant: String, _ session: String) -> 
 
 /// A small BIDS tree:
 /// - sub-01: ses-M000, ses-M012 (one T1w each) and ses-M024 with an empty anat/;
-/// - sub-02: two sessions and `sub-02_sessions.tsv` making ses-M012 MCI (CN in participants.tsv);
+/// - sub-02: two sessions and `sub-02_sessions.tsv` making ses-M012 MCI (CN in participants.tsv)
+///   and saying n/a for ses-M000;
 /// - sub-03: no session folders;
 /// - sub-04: two runs in ses-M000 (and a FLAIR that is not a T1w);
 /// - sub-05: in participants.tsv without any image;
@@ -71,6 +72,7 @@ func makeBIDS(_ root: URL, participants: Bool = true) throws {
     try Fixture.folder(root.appendingPathComponent("sub-01/ses-M024/anat"))
     try Fixture.write(Fixture.tsv([
         ["session_id", "diagnosis", "acq_time"],
+        ["ses-M000", "n/a", "n/a"],
         ["ses-M012", "MCI", "2011-01-01"],
     ]), to: root.appendingPathComponent("sub-02/sub-02_sessions.tsv"))
 }
@@ -94,7 +96,8 @@ func makeBIDS(_ root: URL, participants: Bool = true) throws {
             #expect(first.age == 70 && first.sex == "F")
             #expect(first.extra == ["handedness": "R", "acq_time": ""])
 
-            // The sessions file overrides the participant's values for its session only.
+            // The sessions file overrides the participant's values for its session only, and
+            // its n/a values fall back to the participant's (sub-02 ses-M000 stays CN).
             #expect(findRow(manifest, "sub-02", "ses-M012")?.extra == ["handedness": "L", "acq_time": "2011-01-01"])
             #expect(findRow(manifest, "sub-02", "ses-M012")?.age == 68)
             #expect(findRow(manifest, "sub-02", "ses-M000")?.extra["acq_time"] == "")
@@ -265,14 +268,11 @@ func makeCAPS(_ root: URL) throws {
             let error = #expect(throws: CohortError.self) { try CohortImporter.fromCAPS(root, labels: participantLabels) }
             #expect(error?.description.contains("line 3: 2 fields where the header has 3") == true, "\(String(describing: error))")
 
-            // Session-level labels should be held to the same rule, but the short line is read
-            // silently (its missing diagnosis makes the scan unlabelled).
+            // Session-level labels are held to the same rule.
             let sessionLabels = directory.appendingPathComponent("labels.tsv")
             try Fixture.write("participant_id\tsession_id\tdiagnosis\nsub-01\tses-M000\tCN\nsub-02\tses-M000\n", to: sessionLabels)
-            withKnownIssue("fromCAPS does not check field counts of a labels TSV with session_id") {
-                let error2 = #expect(throws: CohortError.self) { try CohortImporter.fromCAPS(root, labels: sessionLabels) }
-                #expect(error2?.description.contains("line 3") == true, "\(String(describing: error2))")
-            }
+            let error2 = #expect(throws: CohortError.self) { try CohortImporter.fromCAPS(root, labels: sessionLabels) }
+            #expect(error2?.description.contains("line 3") == true, "\(String(describing: error2))")
         }
     }
 
@@ -315,12 +315,11 @@ func makeCAPS(_ root: URL) throws {
             let empty = directory.appendingPathComponent("empty")
             try Fixture.folder(empty)
             let error3 = #expect(throws: CohortError.self) { try CohortImporter.fromCAPS(empty) }
-            withKnownIssue("fromCAPS reports a folder without subjects/ as cannotRead, not invalidLayout") {
-                guard case .invalidLayout = error3 else {
-                    Issue.record("expected invalidLayout, got \(String(describing: error3))")
-                    return
-                }
+            guard case .invalidLayout = error3 else {
+                Issue.record("expected invalidLayout, got \(String(describing: error3))")
+                return
             }
+            #expect(error3?.description.contains("no subjects/ folder") == true)
         }
     }
 }

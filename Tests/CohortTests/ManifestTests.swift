@@ -100,22 +100,17 @@ enum Fixture {
     }
 
     @Test func crlfLineEndsAreAccepted() throws {
-        // Known bug: TSVTable.init(text:) splits on the Character "\n", but in Swift "\r\n" is
-        // ONE Character (grapheme cluster), so a CRLF file is never split into lines at all.
-        withKnownIssue("TSVTable.init(text:) does not split CRLF text (\"\\r\\n\" is a single Character)") {
-            let table = TSVTable(text: "a\tb\r\n1\t2\r\n\r\n3\t4\r\n")
-            #expect(table.header == ["a", "b"])
-            #expect(table.lines.map(\.number) == [2, 4])
-            #expect(table.lines.map(\.fields) == [["1", "2"], ["3", "4"]])
-        }
+        // In Swift "\r\n" is one Character: splitting on "\n" alone would not split CRLF text.
+        let table = TSVTable(text: "a\tb\r\n1\t2\r\n\r\n3\t4\r\n")
+        #expect(table.header == ["a", "b"])
+        #expect(table.lines.map(\.number) == [2, 4])
+        #expect(table.lines.map(\.fields) == [["1", "2"], ["3", "4"]])
         try withTemporaryDirectory { directory in
             let url = directory.appendingPathComponent("crlf.tsv")
             try Fixture.write("participant_id\tsession_id\tpath\tdiagnosis\r\nsub-01\tses-M000\ta.nii\tCN\r\n", to: url)
-            withKnownIssue("a CRLF manifest is refused: its header is read as one field holding the whole file") {
-                let manifest = try Manifest(contentsOf: url)
-                #expect(manifest.rows.map(\.participantID) == ["sub-01"])
-                #expect(manifest.rows.first?.diagnosis == .cn)
-            }
+            let manifest = try Manifest(contentsOf: url)
+            #expect(manifest.rows.map(\.participantID) == ["sub-01"])
+            #expect(manifest.rows.first?.diagnosis == .cn)
         }
     }
 

@@ -368,20 +368,14 @@ struct SplitJSON: Decodable {
         }
     }
 
-    @Test func splitWithATestFractionTooSmallToHoldAnyoneStillReadsBack() throws {
+    @Test func aTestFractionThatHoldsOutNobodyIsAClearError() throws {
         try withTemporaryDirectory { directory in
             let manifest = splitCohort(cn: 4, mci: 0, ad: 4, unlabeled: 0, directory: directory)
-            // round(0.1 * 4) = 0: nobody is held out.
-            let split = try CohortSplitter.split(manifest, options: SplitOptions(folds: 2, testFraction: 0.1, seed: 1))
-            #expect(split.test?.participants.isEmpty ?? true)
-            let out = directory.appendingPathComponent("splits")
-            try split.write(to: out, source: manifest)
-            // Known bug: the split is a non-nil but empty test manifest, written as a header-only
-            // test.tsv, which Manifest(contentsOf:) (and so SplitFolder) refuses.
-            withKnownIssue("an empty test set is written as a header-only test.tsv that SplitFolder cannot read") {
-                let folder = try SplitFolder(out.appendingPathComponent("split-0"))
-                #expect(folder.validation.participants == split.folds[0].validation.participants)
+            // round(0.1 * 4) = 0: nobody would be held out.
+            let error = #expect(throws: CohortError.self) {
+                try CohortSplitter.split(manifest, options: SplitOptions(folds: 2, testFraction: 0.1, seed: 1))
             }
+            #expect(error?.description.contains("holds out no participant") == true, "\(String(describing: error))")
         }
     }
 }
