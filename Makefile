@@ -25,7 +25,11 @@ build: deps
 test: deps
 	$(SWIFT_TEST)
 
+# The main job so far: the synthetic cohort, its validation and participant-level split (in demo/), then the benchmark.
 demo: deps
+	$(SWIFT_RUN) synth --participants 60 --seed 0 --out demo/cohort
+	$(SWIFT_RUN) manifest validate demo/cohort/manifest.tsv
+	$(SWIFT_RUN) manifest split demo/cohort/manifest.tsv --folds 5 --test-fraction 0.2 --seed 0 --out demo/splits
 	$(SWIFT_RUN) bench $(foreach p,$(PEERS),--peers $(p))
 
 bench: deps

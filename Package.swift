@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "NeuralNet", dependencies: ["TensorCore"]),
         .target(name: "VolumeIO", dependencies: ["TensorCore", "CZlib"]),
         .target(name: "Cohort", dependencies: ["TensorCore", "VolumeIO", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO"]),
+        .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort"]),
         .executableTarget(
             name: "adwb",
             dependencies: [

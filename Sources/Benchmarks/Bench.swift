@@ -1,3 +1,4 @@
+import Cohort
 import Foundation
 import NeuralNet
 import TensorCore
@@ -82,6 +83,33 @@ public enum Bench {
         }
     } }
 
+    /// One synthetic-cohort scan at the default recipe (96^3 at 2 mm): rendering the anatomy,
+    /// partial-volume blur, bias field and noise (`synth_render_96`), and the same plus writing
+    /// its T1, mask and label map as .nii.gz (`synth_scan_96`, what `adwb synth` does per scan).
+    static var synthKernels: [Kernel] {
+        func participant() throws -> SyntheticParticipant {
+            var options = SyntheticCohortOptions()
+            options.participants = 1
+            return try SyntheticCohort.participants(options)[0]
+        }
+        return [
+            Kernel(name: "synth_render_96", gflop: nil) {
+                let subject = try participant()
+                return { _ = SyntheticCohort.render(subject, session: 0, options: SyntheticCohortOptions()) }
+            },
+            Kernel(name: "synth_scan_96", gflop: nil) {
+                var options = SyntheticCohortOptions()
+                options.participants = 1
+                options.secondSessionFraction = 0
+                let output = FileManager.default.temporaryDirectory.appendingPathComponent("adwb-bench-synth-\(getpid())")
+                return {
+                    defer { try? FileManager.default.removeItem(at: output) }
+                    _ = try SyntheticCohort.generate(options, to: output, generator: "bench")
+                }
+            },
+        ]
+    }
+
     /// Every kernel, in the order they run.
     public static func kernels() -> [Kernel] {
         [
@@ -113,7 +141,7 @@ public enum Bench {
                 return { _ = try encoder.forward(volume, mode: .inference) }
             },
             niftiRead, niftiWrite,
-        ]
+        ] + synthKernels
     }
 
     static func sgemm(_ n: Int) -> Kernel {

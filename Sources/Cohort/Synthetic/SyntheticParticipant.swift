@@ -42,8 +42,7 @@ public struct SyntheticSession: Sendable {
 extension SyntheticParticipant {
     /// Draws every participant of a cohort. Counts per class are exact (largest remainder);
     /// the order of conditions, the unlabelled ones and the second sessions are shuffled with
-    /// the seed. Participant `i`'s traits come from its own generator, so changing the cohort
-    /// size does not change the participants that remain.
+    /// the seed. Each participant's anatomical traits come from its own generator.
     static func draw(_ options: SyntheticCohortOptions) -> [SyntheticParticipant] {
         let n = options.participants
         var random = Xoshiro256StarStar(seed: options.seed)

@@ -5,7 +5,7 @@ import VolumeIO
 /// One rendered synthetic scan: the T1-weighted image, its brain mask, its tissue labels
 /// (all on one grid) and the ground-truth volumes measured on the labels.
 public struct SyntheticScan: Sendable {
-    /// T1-weighted intensities (integers, white matter around 560-800 depending on the site).
+    /// T1-weighted intensities (integers, white matter about 600-800 depending on the site).
     public var t1: Volume
     /// 1 inside the nominal brain envelope (brain, ventricles, sulcal CSF), else 0.
     public var mask: Volume
