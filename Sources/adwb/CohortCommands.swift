@@ -83,7 +83,7 @@ struct SynthCommand: ParsableCommand {
         let summary = try SyntheticCohort.generate(options, to: URL(fileURLWithPath: out),
                                                    generator: "adwb \(ADWorkbenchVersion.string)") { done, _ in bar.update(done) }
         let labelled = summary.manifest.rows.filter { $0.diagnosis != nil }.count
-        print("wrote \(summary.scans) scans of \(options.participants) participants (\(labelled) labelled) to \(summary.manifestURL.deletingLastPathComponent().path)")
+        print("wrote \(summary.scans) scans (\(labelled) labelled) of \(options.participants) participants to \(summary.manifestURL.deletingLastPathComponent().path)")
         print("manifest: \(summary.manifestURL.path)")
     }
 }
