@@ -104,7 +104,7 @@ struct ManifestCommand: ParsableCommand {
         commandName: "manifest",
         abstract: "Validate, split and import cohort manifests (TSV: participant_id, session_id, path, diagnosis, ...).",
         discussion: "Schema: data-manifests/README.md.",
-        subcommands: [ValidateManifestCommand.self, SplitManifestCommand.self, CheckSplitCommand.self,
+        subcommands: [ValidateManifestCommand.self, SummaryManifestCommand.self, SplitManifestCommand.self, CheckSplitCommand.self,
                       FromBIDSCommand.self, FromCAPSCommand.self, FromOASISCommand.self]
     )
 }
@@ -175,6 +175,31 @@ struct ValidateManifestCommand: ParsableCommand {
             }
         }
         if !validation.isValid { throw ExitCode(1) }
+    }
+}
+
+struct SummaryManifestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "summary",
+        abstract: "The cohort's demographics per diagnosis: participants, scans, age, sex, MMSE and CDR (a paper's Table 1).",
+        discussion: "A participant counts under its first labelled session's diagnosis; age, MMSE and CDR are over scans."
+    )
+
+    @Argument(help: "The manifest TSV.")
+    var manifest: String
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        let summary = CohortSummary(try Manifest(contentsOf: URL(fileURLWithPath: manifest)))
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+        } else {
+            print(summary.text, terminator: "")
+        }
     }
 }
 
