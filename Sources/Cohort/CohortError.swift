@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 
 /// Why a cohort operation (manifest reading, splitting, importing, synthesis) failed. Each
 /// case names the file, line or value a person has to act on.
@@ -34,4 +35,34 @@ public enum CohortError: Error, Equatable, CustomStringConvertible {
         case let .invalidParameter(name, value, reason): return "\(name) = \(value): \(reason)"
         }
     }
+}
+
+extension CohortError {
+    /// `cannotWrite` for `url` from a lower layer's error, without repeating the path.
+    static func writing(_ url: URL, _ error: Error) -> CohortError {
+        if case let FileWriteError.cannotWrite(_, reason) = error { return .cannotWrite(path: url.path, reason: reason) }
+        if let error = error as? CohortError { return error }
+        let domain = (error as NSError).domain
+        let isSystemError = domain == NSCocoaErrorDomain || domain == NSPOSIXErrorDomain
+        return .cannotWrite(path: url.path, reason: isSystemError ? TSVTable.reason(error) : String(describing: error))
+    }
+}
+
+/// Writes a whole file atomically (temporary file, fsync, rename), creating its folder.
+func writeAtomically(_ data: Data, to url: URL) throws(CohortError) {
+    do {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try AtomicFile.write(data, to: url)
+    } catch {
+        throw .writing(url, error)
+    }
+}
+
+/// Writes `value` as indented JSON with sorted keys (stable bytes), atomically.
+func writeJSON<T: Encodable>(_ value: T, to url: URL) throws(CohortError) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let data: Data
+    do { data = try encoder.encode(value) } catch { throw .writing(url, error) }
+    try writeAtomically(data, to: url)
 }

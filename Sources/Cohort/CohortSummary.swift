@@ -42,16 +42,21 @@ public struct CohortSummary: Sendable, Codable, Equatable {
 
     public init(_ manifest: Manifest) {
         let strata = ParticipantGroups(manifest)
+        var firstRow: [String: ManifestRow] = [:]
+        var rowsOf: [String: [ManifestRow]] = [:]
+        for row in manifest.rows {
+            if firstRow[row.participantID] == nil { firstRow[row.participantID] = row }
+            rowsOf[row.participantID, default: []].append(row)
+        }
         let order: [Diagnosis?] = Diagnosis.allCases.map { $0 } + [nil]
         groups = order.compactMap { stratum in
             let participants = strata.participants.filter { strata.stratum[$0] == stratum }
             guard !participants.isEmpty else { return nil }
-            let members = Set(participants)
-            let rows = manifest.rows.filter { members.contains($0.participantID) }
+            let rows = participants.flatMap { rowsOf[$0] ?? [] }
             var sex: [String: Int] = [:]
             var sites: [String: Int] = [:]
             for participant in participants {
-                let first = rows.first { $0.participantID == participant }
+                let first = firstRow[participant]
                 sex[first?.sex?.uppercased().prefix(1).description ?? "n/a", default: 0] += 1
                 sites[first?.site ?? "n/a", default: 0] += 1
             }

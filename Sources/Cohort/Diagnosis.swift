@@ -1,6 +1,6 @@
 /// The clinical groups the workbench classifies. A manifest row with no diagnosis is
 /// *unlabelled*: it is used for unsupervised pretraining only.
-public enum Diagnosis: String, CaseIterable, Sendable, Codable, Comparable {
+public enum Diagnosis: String, CaseIterable, Sendable, Codable {
     /// Cognitively normal (also written NC).
     case cn = "CN"
     /// Mild cognitive impairment.
@@ -8,8 +8,8 @@ public enum Diagnosis: String, CaseIterable, Sendable, Codable, Comparable {
     /// Alzheimer's disease.
     case ad = "AD"
 
-    /// Reads a manifest's `diagnosis` field. `nil` result with `isUnlabeled` means the
-    /// field says "no label"; an unknown word throws.
+    /// Reads a manifest's `diagnosis` field: `nil` means the field says "no label"; an unknown
+    /// word throws.
     ///
     /// Accepted (case-insensitive): `CN`, `NC` (alias of CN), `MCI`, `AD`; empty, `unlabeled`,
     /// `unlabelled`, `n/a` and `NA` mean unlabelled.
@@ -32,8 +32,6 @@ public enum Diagnosis: String, CaseIterable, Sendable, Codable, Comparable {
         case .ad: return 2
         }
     }
-
-    public static func < (lhs: Diagnosis, rhs: Diagnosis) -> Bool { lhs.severity < rhs.severity }
 }
 
 /// A `diagnosis` field that is none of the accepted words.

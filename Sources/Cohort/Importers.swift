@@ -30,7 +30,7 @@ public enum CohortImporter {
             guard table.column("participant_id") != nil else {
                 throw .invalidLayout(path: participantsURL.path, reason: "no participant_id column")
             }
-            participantInfo = try keyedRows(table, key: "participant_id", path: participantsURL.path)
+            participantInfo = try table.keyedRows(by: ["participant_id"], path: participantsURL.path)
             extraColumns = extras(table.header, excluding: ["participant_id"])
         } else {
             notes.append("no participants.tsv in \(root.path): every scan is unlabelled")
@@ -44,7 +44,7 @@ public enum CohortImporter {
             var sessionInfo: [String: [String: String]] = [:]
             if FileManager.default.fileExists(atPath: sessionsURL.path) {
                 let table = try TSVTable(contentsOf: sessionsURL)
-                sessionInfo = try keyedRows(table, key: "session_id", path: sessionsURL.path)
+                sessionInfo = try table.keyedRows(by: ["session_id"], path: sessionsURL.path)
                 for column in extras(table.header, excluding: ["session_id"]) where !extraColumns.contains(column) {
                     extraColumns.append(column)
                 }
@@ -67,7 +67,7 @@ public enum CohortImporter {
                 }
                 var info = participantInfo[participant] ?? [:]
                 // Session values override the participant's, except where the session has none.
-                info.merge((sessionInfo[session] ?? [:]).filter { !$0.value.isEmpty && $0.value.lowercased() != "n/a" }) { _, session in session }
+                info.merge((sessionInfo[session] ?? [:]).filter { !Manifest.isMissing($0.value) }) { _, session in session }
                 let path = relativePath(of: anat.appendingPathComponent(image), from: root)
                 rows.append(try row(participant: participant, session: session, path: path, info: info,
                                     extraColumns: extraColumns, source: participantsURL.path))
@@ -102,15 +102,9 @@ public enum CohortImporter {
                 throw .invalidLayout(path: labels.path, reason: "no participant_id column")
             }
             if table.column("session_id") != nil {
-                for line in table.lines {
-                    guard line.fields.count == table.header.count else {
-                        throw .invalidLayout(path: labels.path, reason: "line \(line.number): \(line.fields.count) fields where the header has \(table.header.count)")
-                    }
-                    let fields = fieldMap(table.header, line.fields)
-                    bySession[(fields["participant_id"] ?? "") + "\t" + (fields["session_id"] ?? "")] = fields
-                }
+                bySession = try table.keyedRows(by: ["participant_id", "session_id"], path: labels.path)
             } else {
-                byParticipant = try keyedRows(table, key: "participant_id", path: labels.path)
+                byParticipant = try table.keyedRows(by: ["participant_id"], path: labels.path)
             }
             extraColumns = extras(table.header, excluding: ["participant_id", "session_id"])
         } else {
@@ -221,6 +215,11 @@ public enum CohortImporter {
                 notes.append("\(id) is not in \(clinical.lastPathComponent): skipped")
                 continue
             }
+            // A reliability rescan (MR2) has its own row, mostly empty: it was the same visit,
+            // so MR1's clinical values stand where MR2's are missing.
+            if parts[2] == "MR2", let baseline = clinicalRows["OAS1_\(parts[1])_MR1"] {
+                info.merge(baseline) { rescan, baseline in Manifest.isMissing(rescan) ? baseline : rescan }
+            }
             let cdr = info["cdr"] ?? ""
             var diagnosis: String
             if let value = Double(cdr) {
@@ -235,7 +234,6 @@ public enum CohortImporter {
                 }
             }
             info["diagnosis"] = diagnosis
-            if info["mmse"] == "N/A" { info["mmse"] = "" }
             var row = try row(participant: participant, session: session, path: relativePath(of: path, from: root),
                               info: info, extraColumns: extraColumns, source: clinical.path)
             if image != .raw, let segmentation = try oasisSegmentation(folder) {
@@ -245,7 +243,7 @@ public enum CohortImporter {
         }
         if withoutCDR > 0 {
             let fate = ["unlabeled": "kept unlabelled", "cn": "counted as CN", "drop": "left out"][missingCDR.rawValue] ?? ""
-            notes.append("\(withoutCDR) session\(withoutCDR == 1 ? "" : "s") without a CDR (OASIS-1's under-60s): \(fate) (--missing-cdr)")
+            notes.append("\(withoutCDR) session\(withoutCDR == 1 ? "" : "s") without a CDR (in OASIS-1, the under-60s): \(fate) (--missing-cdr)")
         }
         return ImportResult(manifest: Manifest(directory: root, rows: rows, extraColumns: extraColumns), notes: notes)
     }
@@ -275,33 +273,25 @@ public enum CohortImporter {
 
     // MARK: Shared
 
-    /// A manifest row from a dictionary of named values (diagnosis, age, sex, mmse, cdr, site
-    /// under their manifest names; everything else an extra). Bad values throw, naming `source`.
+    /// A manifest row from a dictionary of named values (the manifest's columns, or the
+    /// aliases `diagnosis_bl`, `diagnosis_sc`, `dx`, `DX`, `group`, `Age`, `gender`, `MMSE`,
+    /// `CDR`, `cdr_global`; `extraColumns` carried), parsed by the manifest's own row parser so
+    /// an imported manifest always reads back. A bad value throws, naming `source`.
     static func row(participant: String, session: String, path: String, info: [String: String],
                     extraColumns: [String], source: String) throws(CohortError) -> ManifestRow {
-        func value(_ names: [String]) -> String? {
-            for name in names { if let value = info[name], !value.isEmpty, value != "n/a", value != "N/A" { return value } }
-            return nil
+        func value(_ names: [String]) -> String {
+            names.lazy.compactMap { info[$0] }.first { !Manifest.isMissing($0) } ?? ""
         }
-        func number(_ names: [String]) throws(CohortError) -> Double? {
-            guard let text = value(names) else { return nil }
-            guard let number = Double(text) else {
-                throw .invalidLayout(path: source, reason: "\(participant) \(session): \(names[0]) \"\(text)\" is not a number")
-            }
-            return number
+        var fields = ["participant_id": participant, "session_id": session, "path": path,
+                      "diagnosis": value(["diagnosis", "diagnosis_bl", "diagnosis_sc", "dx", "DX", "group"]),
+                      "age": value(["age", "Age"]), "sex": value(["sex", "gender"]), "mmse": value(["mmse", "MMSE"]),
+                      "cdr": value(["cdr", "cdr_global", "CDR"]), "site": value(["site"])]
+        for column in extraColumns { fields[column] = info[column] ?? "" }
+        let (row, issues) = Manifest.parseRow(fields, line: nil, extraColumns: extraColumns)
+        if let error = issues.first(where: { $0.severity == .error }) {
+            throw .invalidLayout(path: source, reason: "\(participant) \(session): \(error.message)")
         }
-        var diagnosis: Diagnosis? = nil
-        if let text = value(["diagnosis", "diagnosis_bl", "diagnosis_sc", "dx", "DX", "group"]) {
-            do { diagnosis = try Diagnosis.parse(text) } catch {
-                throw .invalidLayout(path: source, reason: "\(participant) \(session): \(error.description)")
-            }
-        }
-        var extra: [String: String] = [:]
-        for column in extraColumns { extra[column] = info[column] ?? "" }
-        return ManifestRow(participantID: participant, sessionID: session, path: path, diagnosis: diagnosis,
-                           age: try number(["age", "Age"]), sex: value(["sex", "gender"]),
-                           mmse: try number(["mmse", "MMSE"]), cdr: try number(["cdr", "cdr_global", "CDR"]),
-                           site: value(["site"]), extra: extra)
+        return row
     }
 
     /// Columns that are not the key nor a manifest column (nor an alias read into one).
@@ -318,24 +308,6 @@ public enum CohortImporter {
             for column in columns where row.extra[column] == nil { row.extra[column] = "" }
             return row
         }
-    }
-
-    static func fieldMap(_ header: [String], _ fields: [String]) -> [String: String] {
-        var map: [String: String] = [:]
-        for (name, value) in zip(header, fields) where map[name] == nil { map[name] = value }
-        return map
-    }
-
-    static func keyedRows(_ table: TSVTable, key: String, path: String) throws(CohortError) -> [String: [String: String]] {
-        var result: [String: [String: String]] = [:]
-        for line in table.lines {
-            guard line.fields.count == table.header.count else {
-                throw .invalidLayout(path: path, reason: "line \(line.number): \(line.fields.count) fields where the header has \(table.header.count)")
-            }
-            let fields = fieldMap(table.header, line.fields)
-            result[fields[key] ?? ""] = fields
-        }
-        return result
     }
 
     /// Sub-folders of `folder` whose names start with `prefix`, sorted by name.

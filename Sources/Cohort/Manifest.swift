@@ -53,11 +53,6 @@ public struct ManifestRow: Sendable, Equatable {
         self.extra = extra
         self.line = line
     }
-
-    /// Where this row is reported: `line 7`, or the participant and session for rows made in code.
-    public var location: String {
-        line.map { "line \($0)" } ?? "\(participantID)/\(sessionID)"
-    }
 }
 
 /// A cohort manifest: the TSV that tells every command which scans to use.
@@ -113,20 +108,21 @@ public struct Manifest: Sendable, Equatable {
         if table.header.isEmpty {
             return (nil, [ManifestIssue(.error, line: 1, "the file is empty: expected a header line with " + requiredColumns.joined(separator: ", "))])
         }
+        let headerLine = table.headerLine
         var seen: Set<String> = []
-        for name in table.header where !seen.insert(name).inserted {
-            issues.append(ManifestIssue(.error, line: 1, column: name, "column \"\(name)\" appears twice in the header"))
+        for name in table.header where !name.isEmpty && !seen.insert(name).inserted {
+            issues.append(ManifestIssue(.error, line: headerLine, column: name, "column \"\(name)\" appears twice in the header"))
         }
         let missing = requiredColumns.filter { table.column($0) == nil }
         if !missing.isEmpty {
             let hint = table.header.count == 1 && table.header[0].contains(",") ? " (the file looks comma-separated; manifests are tab-separated)" : ""
-            issues.append(ManifestIssue(.error, line: 1, "missing required column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", "))\(hint)"))
+            issues.append(ManifestIssue(.error, line: headerLine, "missing required column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", "))\(hint)"))
             return (nil, issues)
         }
         let known = Set(requiredColumns + optionalColumns)
         let extraColumns = table.header.filter { !known.contains($0) && !$0.isEmpty }
         let presentOptional = optionalColumns.filter { table.column($0) != nil }
-        if table.lines.isEmpty { issues.append(ManifestIssue(.error, line: 1, "the manifest has a header but no rows")) }
+        if table.lines.isEmpty { issues.append(ManifestIssue(.error, line: headerLine, "the manifest has a header but no rows")) }
 
         var rows: [ManifestRow] = []
         var firstLineOfPair: [String: Int] = [:]
@@ -136,9 +132,7 @@ public struct Manifest: Sendable, Equatable {
                     "\(line.fields.count) field\(line.fields.count == 1 ? "" : "s") where the header has \(table.header.count) (TSV fields are separated by tabs)"))
                 continue
             }
-            var fields: [String: String] = [:]
-            for (name, value) in zip(table.header, line.fields) where fields[name] == nil { fields[name] = value }
-            let (row, rowIssues) = parseRow(fields, line: line.number, extraColumns: extraColumns)
+            let (row, rowIssues) = parseRow(table.fields(of: line), line: line.number, extraColumns: extraColumns)
             issues += rowIssues
             let key = row.participantID + "\t" + row.sessionID
             if let first = firstLineOfPair[key] {
@@ -154,10 +148,17 @@ public struct Manifest: Sendable, Equatable {
         return (manifest, issues)
     }
 
-    private static func parseRow(_ fields: [String: String], line: Int, extraColumns: [String]) -> (ManifestRow, [ManifestIssue]) {
+    /// Words that mean "not known" in any optional field (case-insensitive), besides empty.
+    static func isMissing(_ value: String) -> Bool {
+        value.isEmpty || ["n/a", "na", "nan"].contains(value.lowercased())
+    }
+
+    /// One row from its fields by column name, with every problem found (the shared parser
+    /// of manifests and importers). `line` is the manifest line issues name.
+    static func parseRow(_ fields: [String: String], line: Int?, extraColumns: [String]) -> (ManifestRow, [ManifestIssue]) {
         var issues: [ManifestIssue] = []
         func text(_ column: String) -> String? {
-            guard let value = fields[column], !value.isEmpty, value.lowercased() != "n/a" else { return nil }
+            guard let value = fields[column], !isMissing(value) else { return nil }
             return value
         }
         func identifier(_ column: String) -> String {
@@ -226,9 +227,11 @@ public struct Manifest: Sendable, Equatable {
     // MARK: Paths
 
     /// A manifest path resolved against the manifest's folder.
+    /// `..` is taken from the folder's physical location (symbolic links resolved), as the
+    /// system does when it opens the file.
     public func url(for path: String) -> URL {
         path.hasPrefix("/") ? URL(fileURLWithPath: path).standardizedFileURL
-            : directory.appendingPathComponent(path).standardizedFileURL
+            : URL(fileURLWithPath: physicalPath(directory).path + "/" + path).standardizedFileURL
     }
 
     // MARK: Selection
@@ -277,13 +280,10 @@ public struct Manifest: Sendable, Equatable {
         return TSVTable(header: columns, lines: lines)
     }
 
-    /// Writes the manifest atomically (temporary file + rename), paths rebased onto the
-    /// destination's folder.
+    /// Writes the manifest atomically (temporary file + rename; the folder is created), paths
+    /// rebased onto the destination's folder.
     public func write(to url: URL) throws(CohortError) {
-        let text = table(relativeTo: url.deletingLastPathComponent()).text
-        do { try AtomicFile.write(Data(text.utf8), to: url) } catch {
-            throw .cannotWrite(path: url.path, reason: String(describing: error))
-        }
+        try writeAtomically(Data(table(relativeTo: url.deletingLastPathComponent()).text.utf8), to: url)
     }
 
     /// SHA-256 of the manifest's canonical text (paths relative to its own folder): recorded
@@ -322,11 +322,24 @@ extension ManifestRow {
     }
 }
 
-/// `target` expressed relative to the folder `base` (both absolute, standardised), with `..`
-/// where needed: `relativePath(of: /a/b/c.nii, from: /a/d)` is `../b/c.nii`.
+/// `url` with symbolic links resolved, also when its last components do not exist yet (a
+/// folder about to be written): the longest existing ancestor is resolved and the rest appended.
+func physicalPath(_ url: URL) -> URL {
+    var existing = url.standardizedFileURL
+    var missing: [String] = []
+    while !FileManager.default.fileExists(atPath: existing.path), existing.pathComponents.count > 1 {
+        missing.insert(existing.lastPathComponent, at: 0)
+        existing = existing.deletingLastPathComponent()
+    }
+    return missing.reduce(existing.resolvingSymlinksInPath()) { $0.appendingPathComponent($1) }
+}
+
+/// `target` expressed relative to the folder `base`, with `..` where needed:
+/// `relativePath(of: /a/b/c.nii, from: /a/d)` is `../b/c.nii`. Symbolic links in both are
+/// resolved first, because the system resolves `..` from a folder's physical location.
 func relativePath(of target: URL, from base: URL) -> String {
-    let targetParts = target.standardizedFileURL.pathComponents
-    let baseParts = base.standardizedFileURL.pathComponents
+    let targetParts = physicalPath(target).pathComponents
+    let baseParts = physicalPath(base).pathComponents
     var common = 0
     while common < min(targetParts.count - 1, baseParts.count), targetParts[common] == baseParts[common] { common += 1 }
     let ups = Array(repeating: "..", count: baseParts.count - common)

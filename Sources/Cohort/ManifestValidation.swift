@@ -67,8 +67,7 @@ public struct ManifestValidation: Sendable {
 
     /// Participants per diagnosis (a participant counts under its first labelled session).
     public var participantsPerClass: [Diagnosis: Int] {
-        guard let manifest else { return [:] }
-        return ParticipantGroups(manifest).participantsPerStratum.compactMapKeys { $0 }
+        manifest.map { ParticipantGroups($0).participantsPerClass } ?? [:]
     }
 }
 
@@ -105,7 +104,7 @@ public enum ManifestValidator {
                 firstLabel[row.participantID] = (diagnosis, row.line)
             }
         }
-        let counts = ParticipantGroups(manifest).participantsPerStratum.compactMapKeys { $0 }
+        let counts = ParticipantGroups(manifest).participantsPerClass
         let present = Diagnosis.allCases.filter { (counts[$0] ?? 0) > 0 }
         if present.isEmpty {
             issues.append(ManifestIssue(.warning, "no labelled scans: the manifest can be used for pretraining only"))
@@ -157,7 +156,6 @@ public enum ManifestValidator {
             result.header = header
         } catch {
             result.issues.append(ManifestIssue(.error, line: row.line, column: "path", readProblem(row.path, error)))
-            return result
         }
         if options.checkIntensities, result.header != nil {
             do {
@@ -174,9 +172,11 @@ public enum ManifestValidator {
             }
         }
         for (column, path) in [("mask_path", row.maskPath), ("label_path", row.labelPath)] {
-            guard let path, let scan = result.header else { continue }
+            guard let path else { continue }
             do {
                 let header = try VolumeReader.readHeader(manifest.url(for: path))
+                // Without a readable scan there is nothing to compare the grid with.
+                guard let scan = result.header else { continue }
                 if header.spatialShape != scan.spatialShape {
                     result.issues.append(ManifestIssue(.error, line: row.line, column: column,
                         "\(column) \(path) has dims \(header.spatialShape) but its scan has \(scan.spatialShape)"))
@@ -213,7 +213,7 @@ public enum ManifestValidator {
         for ((row, _), (found, orientation)) in zip(readable, zip(grids, orientations)) {
             if found.dims != common.dims {
                 issues.append(ManifestIssue(severity, line: row.line, column: "path",
-                    "\(row.path) has dims \(found.dims), the cohort's are \(common.dims) (\(agreeing) of \(grids.count) scans); resample with `adwb preprocess`"))
+                    "\(row.path) has dims \(found.dims), the cohort's are \(common.dims) (\(agreeing) of \(grids.count) scans); resample the scans to one grid"))
             } else if found.voxelSizes != common.voxelSizes {
                 issues.append(ManifestIssue(severity, line: row.line, column: "path",
                     "\(row.path) has voxel size \(found.voxelSizes.map(ManifestRow.format)) mm, the cohort's is \(common.voxelSizes.map(ManifestRow.format)) mm"))
@@ -232,15 +232,6 @@ public enum ManifestValidator {
         var best = values[0]
         for value in values where counts[value, default: 0] > counts[best, default: 0] { best = value }
         return best
-    }
-}
-
-extension Dictionary {
-    /// Drops keys mapped to `nil`.
-    func compactMapKeys<K: Hashable>(_ transform: (Key) -> K?) -> [K: Value] {
-        var result: [K: Value] = [:]
-        for (key, value) in self { if let newKey = transform(key) { result[newKey] = value } }
-        return result
     }
 }
 

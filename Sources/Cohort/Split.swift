@@ -24,6 +24,13 @@ struct ParticipantGroups {
         return counts
     }
 
+    /// Labelled participants per class.
+    var participantsPerClass: [Diagnosis: Int] {
+        var counts: [Diagnosis: Int] = [:]
+        for participant in participants { if let diagnosis = stratum[participant] ?? nil { counts[diagnosis, default: 0] += 1 } }
+        return counts
+    }
+
     /// Labelled participants of one class, in order of first appearance.
     func members(of diagnosis: Diagnosis) -> [String] {
         participants.filter { stratum[$0] == diagnosis }
@@ -31,7 +38,7 @@ struct ParticipantGroups {
 }
 
 /// How to split a cohort.
-public struct SplitOptions: Sendable, Equatable, Codable {
+public struct SplitOptions: Sendable, Equatable {
     /// Cross-validation folds (k >= 2).
     public var folds: Int
     /// Share of each class's participants held out as the test set first (0 = no test set).
@@ -141,8 +148,8 @@ public enum LeakageCheck {
     }
 }
 
-/// A `split-<i>/` folder as `adwb manifest split` (or ClinicaDL) writes it:
-/// `train.tsv`, `validation.tsv`, and a `test.tsv` in it or in its parent folder.
+/// A `split-<i>/` folder as `adwb manifest split` writes it (ClinicaDL's folder naming, our
+/// manifest columns): `train.tsv`, `validation.tsv`, and a `test.tsv` in it or in its parent.
 public struct SplitFolder: Sendable {
     public var train: Manifest
     public var validation: Manifest
@@ -166,16 +173,24 @@ extension CohortSplit {
     /// Writes `split-<i>/train.tsv` and `split-<i>/validation.tsv` for each fold (numbered from
     /// 0, as ClinicaDL does), `test.tsv` when there is a test set, and `split.json` (options,
     /// source manifest hash, counts). Paths are rewritten relative to each file's folder.
-    /// Existing `split-*` folders in `directory` are replaced.
+    /// `directory` must be empty, missing, or an earlier split (one with `split.json`), whose
+    /// `split-<i>` folders and `test.tsv` are then replaced; nothing else in it is touched.
     public func write(to directory: URL, source: Manifest) throws(CohortError) {
         let fileManager = FileManager.default
         do {
             try fileManager.createDirectory(at: directory, withIntermediateDirectories: true)
-            for name in try fileManager.contentsOfDirectory(atPath: directory.path) where name.hasPrefix("split-") {
-                try fileManager.removeItem(at: directory.appendingPathComponent(name))
+            let contents = try fileManager.contentsOfDirectory(atPath: directory.path)
+            if !contents.isEmpty {
+                guard contents.contains("split.json") else {
+                    throw CohortError.cannotWrite(path: directory.path,
+                        reason: "the folder is not empty and holds no earlier split (split.json); choose a new --out")
+                }
+                for name in contents where Self.isFoldFolder(name) || name == "test.tsv" {
+                    try fileManager.removeItem(at: directory.appendingPathComponent(name))
+                }
             }
         } catch {
-            throw .cannotWrite(path: directory.path, reason: TSVTable.reason(error))
+            throw .writing(directory, error)
         }
         for (index, fold) in folds.enumerated() {
             let folder = directory.appendingPathComponent("split-\(index)")
@@ -185,8 +200,7 @@ extension CohortSplit {
             try fold.train.write(to: folder.appendingPathComponent("train.tsv"))
             try fold.validation.write(to: folder.appendingPathComponent("validation.tsv"))
         }
-        let testURL = directory.appendingPathComponent("test.tsv")
-        if let test { try test.write(to: testURL) } else { try? fileManager.removeItem(at: testURL) }
+        if let test { try test.write(to: directory.appendingPathComponent("test.tsv")) }
 
         let record = SplitRecord(
             folds: options.folds, test_fraction: options.testFraction, seed: options.seed,
@@ -195,11 +209,12 @@ extension CohortSplit {
                 SplitRecord.FoldCounts(train: Self.counts(fold.train), validation: Self.counts(fold.validation))
             },
             test: test.map(Self.counts))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        do { try AtomicFile.write(try encoder.encode(record), to: directory.appendingPathComponent("split.json")) } catch {
-            throw .cannotWrite(path: directory.appendingPathComponent("split.json").path, reason: String(describing: error))
-        }
+        try writeJSON(record, to: directory.appendingPathComponent("split.json"))
+    }
+
+    /// `split-` followed by digits: a fold folder this writer made.
+    static func isFoldFolder(_ name: String) -> Bool {
+        name.hasPrefix("split-") && name.count > 6 && name.dropFirst(6).allSatisfy(\.isASCII) && Int(name.dropFirst(6)) != nil
     }
 
     /// Participants per class name (`unlabeled` for those without a diagnosis).

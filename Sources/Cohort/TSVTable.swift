@@ -12,32 +12,41 @@ public struct TSVTable: Sendable, Equatable {
     }
 
     public var header: [String]
+    /// 1-based line number of the header (after any blank lines).
+    public var headerLine: Int
     public var lines: [Line]
 
-    public init(header: [String], lines: [Line]) {
+    public init(header: [String], lines: [Line], headerLine: Int = 1) {
         self.header = header
+        self.headerLine = headerLine
         self.lines = lines
     }
 
-    /// Parses TSV text. Accepts LF or CRLF line ends and a UTF-8 byte-order mark; skips blank
-    /// lines. Field counts are *not* checked here (callers report them with line numbers).
+    /// Parses TSV text. Accepts LF, CRLF or CR line ends and a UTF-8 byte-order mark; skips
+    /// blank lines. Field counts are *not* checked here (callers report them with line numbers).
     public init(text: String) {
         var text = Substring(text)
         if text.hasPrefix("\u{FEFF}") { text = text.dropFirst() }
         var header: [String]? = nil
+        var headerLine = 1
         var lines: [Line] = []
         var number = 0
-        // "\r\n" is one Character in Swift: split on either line end.
-        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+        // "\r\n" is one Character in Swift: split on any of the three line ends.
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }) {
             number += 1
-            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
             if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map {
                 $0.trimmingCharacters(in: .whitespaces)
             }
-            if header == nil { header = fields } else { lines.append(Line(number: number, fields: fields)) }
+            if header == nil {
+                header = fields
+                headerLine = number
+            } else {
+                lines.append(Line(number: number, fields: fields))
+            }
         }
         self.header = header ?? []
+        self.headerLine = headerLine
         self.lines = lines
     }
 
@@ -55,6 +64,27 @@ public struct TSVTable: Sendable, Equatable {
 
     /// Column index by name (first match).
     public func column(_ name: String) -> Int? { header.firstIndex(of: name) }
+
+    /// A line's fields by column name (the first of duplicated names wins; unnamed columns dropped).
+    public func fields(of line: Line) -> [String: String] {
+        var fields: [String: String] = [:]
+        for (name, value) in zip(header, line.fields) where !name.isEmpty && fields[name] == nil { fields[name] = value }
+        return fields
+    }
+
+    /// Rows keyed by the values of `keys` (joined by a tab); a line whose field count differs
+    /// from the header's is an error naming `path` and the line.
+    func keyedRows(by keys: [String], path: String) throws(CohortError) -> [String: [String: String]] {
+        var result: [String: [String: String]] = [:]
+        for line in lines {
+            guard line.fields.count == header.count else {
+                throw .invalidLayout(path: path, reason: "line \(line.number): \(line.fields.count) fields where the header has \(header.count)")
+            }
+            let fields = fields(of: line)
+            result[keys.map { fields[$0] ?? "" }.joined(separator: "\t")] = fields
+        }
+        return result
+    }
 
     /// The TSV text: header, then rows, LF line ends, a final newline. Tabs and line breaks
     /// inside fields are replaced by spaces (TSV has no quoting).

@@ -64,7 +64,12 @@ struct SynthCommand: ParsableCommand {
         options.proportions = try numbers(proportions, option: "--proportions")
         options.unlabeledFraction = unlabeled
         options.secondSessionFraction = secondSession
-        let sizes = try numbers(shape, option: "--shape").map { Int($0) }
+        let sizes = try numbers(shape, option: "--shape").map { value in
+            guard let size = Int(exactly: value), (1...4096).contains(size) else {
+                throw ValidationError("--shape: \(value) is not a whole number of voxels")
+            }
+            return size
+        }
         options.shape = sizes.count == 1 ? Array(repeating: sizes[0], count: 3) : sizes
         options.voxelSize = voxelSize
         options.varyGeometry = varyGeometry
@@ -78,10 +83,12 @@ struct SynthCommand: ParsableCommand {
     func run() throws {
         compute.apply()
         let options = try recipe()
-        let participants = try SyntheticCohort.participants(options)
-        let bar = ProgressBar("synth", total: participants.reduce(0) { $0 + $1.sessions.count })
+        var bar: ProgressBar?
         let summary = try SyntheticCohort.generate(options, to: URL(fileURLWithPath: out),
-                                                   generator: "adwb \(ADWorkbenchVersion.string)") { done, _ in bar.update(done) }
+                                                   generator: "adwb \(ADWorkbenchVersion.string)") { done, total in
+            if bar == nil { bar = ProgressBar("synth", total: total) }
+            bar?.update(done)
+        }
         let labelled = summary.manifest.rows.filter { $0.diagnosis != nil }.count
         print("wrote \(summary.scans) scans (\(labelled) labelled) of \(options.participants) participants to \(summary.manifestURL.deletingLastPathComponent().path)")
         print("manifest: \(summary.manifestURL.path)")
@@ -132,7 +139,7 @@ struct ValidateManifestCommand: ParsableCommand {
     @Flag(help: "Also read every scan's voxels: NaN/Inf or constant images are errors.")
     var intensities = false
 
-    @Flag(name: .customLong("headers-only"), inversion: .prefixedNo, help: "Check files (opening every scan's header).")
+    @Flag(name: .customLong("check-files"), inversion: .prefixedNo, help: "Open every scan, mask and label map (their headers) and compare grids.")
     var checkFiles = true
 
     @Option(name: .customLong("mixed-geometry"), help: "Severity of scans whose grid differs from the cohort's: error (before training) or warning (raw cohorts to preprocess).")
@@ -169,7 +176,9 @@ struct ValidateManifestCommand: ParsableCommand {
             if let parsed = validation.manifest {
                 let counts = validation.participantsPerClass
                 let classes = Diagnosis.allCases.map { "\($0.rawValue) \(counts[$0] ?? 0)" }.joined(separator: ", ")
-                let unlabeled = parsed.rows.filter { $0.diagnosis == nil }.count
+                // Rows whose diagnosis is an error are not "unlabelled".
+                let badLabels = Set(validation.errors.filter { $0.column == "diagnosis" }.compactMap(\.line))
+                let unlabeled = parsed.rows.filter { $0.diagnosis == nil && !badLabels.contains($0.line ?? 0) }.count
                 print("\(manifest): \(parsed.rows.count) scans, \(parsed.participants.count) participants (\(classes)); \(unlabeled) unlabelled scans; "
                       + "\(validation.errors.count) error\(validation.errors.count == 1 ? "" : "s"), \(validation.warnings.count) warning\(validation.warnings.count == 1 ? "" : "s")")
             }

@@ -103,7 +103,7 @@ private func run(_ arguments: [String]) throws {
     #expect(throws: ExitCode(1)) { try run(["manifest", "validate", broken.path]) }
     #expect(throws: ExitCode(1)) { try run(["manifest", "validate", broken.path, "--json"]) }
     // Without file checks only warnings remain (one class, fewer participants than folds).
-    try run(["manifest", "validate", broken.path, "--no-headers-only"])
+    try run(["manifest", "validate", broken.path, "--no-check-files"])
 }
 
 @Test func importerWritesAManifestThatValidates() throws {
@@ -123,6 +123,10 @@ private func run(_ arguments: [String]) throws {
     #expect(throws: (any Error).self) { try run(["synth", "--out", "/tmp/x", "--proportions", "a,b,c"]) }
     #expect(throws: (any Error).self) { try run(["synth", "--out", "/tmp/x", "--shape", "40", "--voxel-size", "2"]) }
     #expect(throws: (any Error).self) { try run(["synth", "--out", "/tmp/x", "--effect", "-1"]) }
+    #expect(throws: (any Error).self) { try run(["synth", "--out", "/tmp/x", "--shape", "1e30"]) }
+    #expect(throws: (any Error).self) { try run(["synth", "--out", "/tmp/x", "--shape", "96.5"]) }
+    #expect(throws: (any Error).self) { try run(["synth", "--out", "/tmp/x", "--proportions", "1e308,1e308,0"]) }
+    #expect(!FileManager.default.fileExists(atPath: "/tmp/x"))
 }
 
 @Test func progressBarLine() {

@@ -76,14 +76,13 @@ struct Ellipsoid: Sendable {
         var copy = self
         copy.centre.x = -centre.x
         let m = orientation
-        // R' = R M with M = diag(-1, 1, 1), then flip the row that maps x so the shape mirrors.
+        // The mirror image uses R M with M = diag(-1, 1, 1) (negating R's first column); negating
+        // the first row too keeps a proper rotation and leaves the norm unchanged.
         copy.orientation = Mat3(r0: Vec3(x: m.r0.x, y: -m.r0.y, z: -m.r0.z),
                                 r1: Vec3(x: -m.r1.x, y: m.r1.y, z: m.r1.z),
                                 r2: Vec3(x: -m.r2.x, y: m.r2.y, z: m.r2.z))
         return copy
     }
-
-    var volumeMM3: Float { 4 / 3 * Float.pi * radii.x * radii.y * radii.z }
 }
 
 /// A smooth random field as a sum of plane waves, `g(p) = sum a_m sin(k_m . p + phi_m)`:

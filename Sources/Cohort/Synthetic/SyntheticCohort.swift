@@ -36,8 +36,11 @@ public enum SyntheticCohort {
         let participants = try participants(options)
         let directory = directory.standardizedFileURL
         try prepare(directory)
+        // The recipe first: it marks the folder as a synthetic cohort, so an interrupted run
+        // can be rerun into it; the manifest comes last, once every scan is on disk.
+        try writeRecipe(participants, options: options, to: directory, generator: generator)
         let renderer = SyntheticRenderer(options: options)
-        let total = participants.reduce(0) { $0 + $1.sessions.count }
+        let total = participants.scanCount
         var rows: [ManifestRow] = []
         var done = 0
         for participant in participants {
@@ -54,7 +57,7 @@ public enum SyntheticCohort {
                     try VolumeWriter.write(scan.labels, to: directory.appendingPathComponent(stem + "_dseg.nii.gz"),
                                            options: VolumeWriteOptions(datatype: .uint8, scaling: .none))
                 } catch {
-                    throw .cannotWrite(path: directory.appendingPathComponent(stem).path, reason: String(describing: error))
+                    throw .writing(directory.appendingPathComponent(stem), error)
                 }
                 rows.append(ManifestRow(
                     participantID: participant.id, sessionID: session.id, path: stem + "_T1w.nii.gz",
@@ -71,9 +74,9 @@ public enum SyntheticCohort {
         }
         let manifest = Manifest(directory: directory, rows: rows,
                                 extraColumns: ["synth_condition", "synth_severity", "hippocampus_ml", "ventricles_ml"])
+        try writeSidecars(participants, to: directory, generator: generator)
         let manifestURL = directory.appendingPathComponent("manifest.tsv")
         try manifest.write(to: manifestURL)
-        try writeSidecars(participants, options: options, to: directory, generator: generator)
         return Summary(manifest: manifest, manifestURL: manifestURL, scans: total)
     }
 
@@ -88,22 +91,37 @@ public enum SyntheticCohort {
                         throw CohortError.cannotWrite(path: directory.path,
                             reason: "the folder is not empty and holds no synthetic cohort (synth.json); choose a new --out")
                     }
-                    for name in contents where name.hasPrefix("sub-") {
+                    for name in contents where name.hasPrefix("sub-") || name == "manifest.tsv" {
                         try fileManager.removeItem(at: directory.appendingPathComponent(name))
                     }
                 }
             } else {
                 try fileManager.createDirectory(at: directory, withIntermediateDirectories: true)
             }
-        } catch let error as CohortError {
-            throw error
         } catch {
-            throw .cannotWrite(path: directory.path, reason: TSVTable.reason(error))
+            throw .writing(directory, error)
         }
     }
 
-    private static func writeSidecars(_ participants: [SyntheticParticipant], options: SyntheticCohortOptions,
-                                      to directory: URL, generator: String) throws(CohortError) {
+    /// `synth.json`: the recipe, the generator's version and what the recipe makes.
+    private static func writeRecipe(_ participants: [SyntheticParticipant], options: SyntheticCohortOptions,
+                                    to directory: URL, generator: String) throws(CohortError) {
+        struct Recipe: Encodable {
+            var generator: String
+            var recipe: SyntheticCohortOptions
+            var participants_per_condition: [String: Int]
+            var scans: Int
+        }
+        var perCondition: [String: Int] = [:]
+        for participant in participants { perCondition[participant.condition.rawValue, default: 0] += 1 }
+        try writeJSON(Recipe(generator: generator, recipe: options, participants_per_condition: perCondition,
+                             scans: participants.scanCount),
+                      to: directory.appendingPathComponent("synth.json"))
+    }
+
+    /// The BIDS files: `participants.tsv`, `dataset_description.json`, and `dseg.tsv`.
+    private static func writeSidecars(_ participants: [SyntheticParticipant], to directory: URL,
+                                      generator: String) throws(CohortError) {
         let participantsTable = TSVTable(
             header: ["participant_id", "diagnosis", "age", "sex", "site"],
             lines: participants.enumerated().map { index, participant in
@@ -115,16 +133,6 @@ public enum SyntheticCohort {
         let dseg = TSVTable(header: ["index", "name"], lines: Tissue.allCases.dropFirst().enumerated().map { index, tissue in
             TSVTable.Line(number: index + 2, fields: [String(tissue.rawValue), tissue.name])
         })
-        struct Recipe: Encodable {
-            var generator: String
-            var recipe: SyntheticCohortOptions
-            var participants_per_condition: [String: Int]
-            var scans: Int
-        }
-        var perCondition: [String: Int] = [:]
-        for participant in participants { perCondition[participant.condition.rawValue, default: 0] += 1 }
-        let recipe = Recipe(generator: generator, recipe: options, participants_per_condition: perCondition,
-                            scans: participants.reduce(0) { $0 + $1.sessions.count })
         let description = """
         {
           "Name": "ADWorkbench synthetic cohort",
@@ -134,19 +142,13 @@ public enum SyntheticCohort {
         }
 
         """
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let files: [(String, () throws -> Data)] = [
-            ("participants.tsv", { Data(participantsTable.text.utf8) }),
-            ("dseg.tsv", { Data(dseg.text.utf8) }),
-            ("dataset_description.json", { Data(description.utf8) }),
-            ("synth.json", { try encoder.encode(recipe) }),
-        ]
-        for (name, contents) in files {
-            let url = directory.appendingPathComponent(name)
-            do { try AtomicFile.write(try contents(), to: url) } catch {
-                throw .cannotWrite(path: url.path, reason: String(describing: error))
-            }
-        }
+        try writeAtomically(Data(participantsTable.text.utf8), to: directory.appendingPathComponent("participants.tsv"))
+        try writeAtomically(Data(dseg.text.utf8), to: directory.appendingPathComponent("dseg.tsv"))
+        try writeAtomically(Data(description.utf8), to: directory.appendingPathComponent("dataset_description.json"))
     }
+}
+
+extension [SyntheticParticipant] {
+    /// Scans (sessions) of all participants.
+    var scanCount: Int { reduce(0) { $0 + $1.sessions.count } }
 }

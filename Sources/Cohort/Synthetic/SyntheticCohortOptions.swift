@@ -19,7 +19,10 @@ public struct SyntheticCohortOptions: Sendable, Equatable, Codable {
     public var unlabeledFraction: Double = 0.2
     /// Share of participants with a second session 12 months later (`ses-M012`).
     public var secondSessionFraction: Double = 0.25
-    /// Grid size in voxels `[X, Y, Z]`.
+    /// Grid size in voxels `[X, Y, Z]`. The field of view (shape x voxel size) must be at
+    /// least 185 mm, which holds every brain; below about 215 mm the scalp of larger heads is
+    /// cut at the grid's edge, as in cropped real scans. Memory: about 17 bytes per voxel
+    /// while a scan is rendered (15 MB at 96^3).
     public var shape: [Int] = [96, 96, 96]
     /// Isotropic voxel size (mm).
     public var voxelSize: Double = 2
@@ -42,7 +45,8 @@ public struct SyntheticCohortOptions: Sendable, Equatable, Codable {
         }
         guard participants >= 1, participants <= 100_000 else { throw fail("participants", participants, "must be 1...100000") }
         guard effect.isFinite, effect >= 0, effect <= 3 else { throw fail("effect", effect, "must be in 0...3") }
-        guard proportions.count == 3, proportions.allSatisfy({ $0.isFinite && $0 >= 0 }), proportions.reduce(0, +) > 0 else {
+        guard proportions.count == 3, proportions.allSatisfy({ $0.isFinite && $0 >= 0 }),
+              proportions.reduce(0, +) > 0, proportions.reduce(0, +).isFinite else {
             throw fail("proportions", proportions, "three non-negative shares for CN, MCI, AD, not all zero")
         }
         guard (0...1).contains(unlabeledFraction) else { throw fail("unlabeled fraction", unlabeledFraction, "must be in 0...1") }
@@ -50,8 +54,8 @@ public struct SyntheticCohortOptions: Sendable, Equatable, Codable {
         guard shape.count == 3, shape.allSatisfy({ (16...512).contains($0) }) else { throw fail("shape", shape, "three sizes in 16...512") }
         guard voxelSize.isFinite, (0.5...8).contains(voxelSize) else { throw fail("voxel size", voxelSize, "must be in 0.5...8 mm") }
         let fieldOfView = shape.map { Double($0) * voxelSize }
-        guard fieldOfView.allSatisfy({ $0 >= 150 }) else {
-            throw fail("shape x voxel size", fieldOfView, "the field of view must be at least 150 mm on every axis to hold a head")
+        guard fieldOfView.allSatisfy({ $0 >= 185 }) else {
+            throw fail("shape x voxel size", fieldOfView, "the field of view must be at least 185 mm on every axis to hold the largest brain (the scalp needs about 215 mm)")
         }
         guard noise.isFinite, (0...0.5).contains(noise) else { throw fail("noise", noise, "must be in 0...0.5") }
         guard biasField.isFinite, (0...0.5).contains(biasField) else { throw fail("bias field", biasField, "must be in 0...0.5") }

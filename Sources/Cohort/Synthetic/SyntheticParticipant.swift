@@ -108,7 +108,8 @@ extension SyntheticParticipant {
         let exact = shares.map { $0 / sum * Double(total) }
         var counts = exact.map { Int($0.rounded(.down)) }
         let order = exact.indices.sorted { (exact[$0] - Double(counts[$0]), -$0) > (exact[$1] - Double(counts[$1]), -$1) }
-        for index in order.prefix(total - counts.reduce(0, +)) { counts[index] += 1 }
+        for index in order.prefix(max(0, total - counts.reduce(0, +))) { counts[index] += 1 }
+        precondition(counts.reduce(0, +) == total, "shares are validated finite and non-negative")
         return counts
     }
 
