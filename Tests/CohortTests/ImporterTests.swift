@@ -33,6 +33,15 @@ func findRow(_ manifest: Manifest, _ participant: String, _ session: String) -> 
     manifest.rows.first { $0.participantID == participant && $0.sessionID == session }
 }
 
+/// The error `body` throws; an issue is recorded unless it throws `CohortError.invalidLayout`.
+@discardableResult
+func expectInvalidLayout(sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) -> CohortError? {
+    let error = #expect(throws: CohortError.self, sourceLocation: sourceLocation) { try body() }
+    if case .invalidLayout = error { return error }
+    Issue.record("expected invalidLayout, got \(String(describing: error))", sourceLocation: sourceLocation)
+    return error
+}
+
 // MARK: - BIDS
 
 /// A small BIDS tree:
@@ -144,21 +153,13 @@ func makeBIDS(_ root: URL, participants: Bool = true) throws {
         try withTemporaryDirectory { directory in
             let empty = directory.appendingPathComponent("empty")
             try Fixture.folder(empty)
-            let error = #expect(throws: CohortError.self) { try CohortImporter.fromBIDS(empty) }
-            guard case .invalidLayout = error else {
-                Issue.record("expected invalidLayout, got \(String(describing: error))")
-                return
-            }
+            let error = expectInvalidLayout { _ = try CohortImporter.fromBIDS(empty) }
             #expect(error?.description.contains("not a BIDS dataset") == true)
 
             let noKey = directory.appendingPathComponent("nokey")
             try makeBIDS(noKey)
             try Fixture.write("subject\tdiagnosis\nsub-01\tCN\n", to: noKey.appendingPathComponent("participants.tsv"))
-            let error2 = #expect(throws: CohortError.self) { try CohortImporter.fromBIDS(noKey) }
-            guard case .invalidLayout = error2 else {
-                Issue.record("expected invalidLayout, got \(String(describing: error2))")
-                return
-            }
+            expectInvalidLayout { _ = try CohortImporter.fromBIDS(noKey) }
 
             let badLabel = directory.appendingPathComponent("badlabel")
             try makeBIDS(badLabel)
@@ -293,11 +294,7 @@ func makeCAPS(_ root: URL) throws {
             // subjects/ exists but holds no sub-* folder.
             let hollow = directory.appendingPathComponent("hollow")
             try Fixture.folder(hollow.appendingPathComponent("subjects"))
-            let error = #expect(throws: CohortError.self) { try CohortImporter.fromCAPS(hollow) }
-            guard case .invalidLayout = error else {
-                Issue.record("expected invalidLayout, got \(String(describing: error))")
-                return
-            }
+            let error = expectInvalidLayout { _ = try CohortImporter.fromCAPS(hollow) }
             #expect(error?.description.contains("not a CAPS folder") == true)
 
             // A labels TSV without participant_id.
@@ -305,20 +302,12 @@ func makeCAPS(_ root: URL) throws {
             try makeCAPS(root)
             let labels = directory.appendingPathComponent("labels.tsv")
             try Fixture.write("subject\tdiagnosis\nsub-01\tCN\n", to: labels)
-            let error2 = #expect(throws: CohortError.self) { try CohortImporter.fromCAPS(root, labels: labels) }
-            guard case .invalidLayout = error2 else {
-                Issue.record("expected invalidLayout, got \(String(describing: error2))")
-                return
-            }
+            expectInvalidLayout { _ = try CohortImporter.fromCAPS(root, labels: labels) }
 
             // An empty folder (no subjects/ at all).
             let empty = directory.appendingPathComponent("empty")
             try Fixture.folder(empty)
-            let error3 = #expect(throws: CohortError.self) { try CohortImporter.fromCAPS(empty) }
-            guard case .invalidLayout = error3 else {
-                Issue.record("expected invalidLayout, got \(String(describing: error3))")
-                return
-            }
+            let error3 = expectInvalidLayout { _ = try CohortImporter.fromCAPS(empty) }
             #expect(error3?.description.contains("no subjects/ folder") == true)
         }
     }
@@ -454,11 +443,7 @@ func makeOASIS(_ root: URL) throws {
             // An empty root.
             let empty = directory.appendingPathComponent("empty")
             try Fixture.folder(empty)
-            let error = #expect(throws: CohortError.self) { try CohortImporter.fromOASIS(empty, clinical: clinical) }
-            guard case .invalidLayout = error else {
-                Issue.record("expected invalidLayout, got \(String(describing: error))")
-                return
-            }
+            let error = expectInvalidLayout { _ = try CohortImporter.fromOASIS(empty, clinical: clinical) }
             #expect(error?.description.contains("not an OASIS-1 tree") == true)
 
             let root = directory.appendingPathComponent("oasis")
@@ -467,11 +452,7 @@ func makeOASIS(_ root: URL) throws {
             // Not the OASIS clinical table.
             let other = directory.appendingPathComponent("other.csv")
             try Fixture.write("Subject,Age\nOAS1_0001_MR1,74\n", to: other)
-            let error2 = #expect(throws: CohortError.self) { try CohortImporter.fromOASIS(root, clinical: other) }
-            guard case .invalidLayout = error2 else {
-                Issue.record("expected invalidLayout, got \(String(describing: error2))")
-                return
-            }
+            expectInvalidLayout { _ = try CohortImporter.fromOASIS(root, clinical: other) }
 
             // A CDR that is none of 0, 0.5, >= 1.
             let odd = directory.appendingPathComponent("odd.csv")
