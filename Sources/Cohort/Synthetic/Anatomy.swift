@@ -136,14 +136,14 @@ struct Anatomy: Sendable {
     /// Sulcal sheets.
     var sulci: WaveField
     /// Depth of the sulci below the brain surface (mm).
-    var sulcalDepth: Float = 15
+    var sulcalDepth: Float = 20
     /// Width of the sulcal CSF cleft before atrophy (mm).
     var sulcalWidth: Float = 1.5
     /// Depth of the interhemispheric fissure (mm) and its width before atrophy.
     var fissureDepth: Float = 30
     var fissureWidth: Float = 2
     /// Cortical ribbon thickness before atrophy (mm).
-    var corticalThickness: Float = 2.8
+    var corticalThickness: Float = 3
     /// Grey matter lost from the pial side everywhere, as a fraction of the thickness.
     var globalThinning: Float = 0
     /// Extra fraction lost around the medial temporal lobes (Gaussian weight, sigma 16 mm).

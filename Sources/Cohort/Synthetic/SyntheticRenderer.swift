@@ -42,15 +42,15 @@ struct SyntheticRenderer: Sendable {
     static let thirdVentricle = Ellipsoid(centre: Vec3(x: 0, y: -8, z: 0), radii: Vec3(x: 1.5, y: 11, z: 7))
     /// Thalamus, caudate head, putamen (right).
     static let rightDeepGreyMatter = [
-        Ellipsoid(centre: Vec3(x: 9, y: -12, z: 4), radii: Vec3(x: 7, y: 11, z: 7)),
-        Ellipsoid(centre: Vec3(x: 13, y: 11, z: 10), radii: Vec3(x: 4.5, y: 9, z: 6)),
-        Ellipsoid(centre: Vec3(x: 23, y: 3, z: 0), radii: Vec3(x: 5, y: 12, z: 8)),
+        Ellipsoid(centre: Vec3(x: 10, y: -13, z: 3), radii: Vec3(x: 8.5, y: 14, z: 9)),
+        Ellipsoid(centre: Vec3(x: 14, y: 11, z: 10), radii: Vec3(x: 5, y: 10, z: 7)),
+        Ellipsoid(centre: Vec3(x: 24, y: 3, z: 0), radii: Vec3(x: 6, y: 14, z: 9)),
     ]
     /// The right hippocampus: long axis anterior-posterior, its anterior end lower.
-    static let rightHippocampus = Ellipsoid(centre: Vec3(x: 26, y: -16, z: -30), radii: Vec3(x: 6, y: 17, z: 6.5),
+    static let rightHippocampus = Ellipsoid(centre: Vec3(x: 26, y: -16, z: -30), radii: Vec3(x: 6.5, y: 19, z: 7),
                                             orientation: .rotation(Vec3(x: 0.45, y: 0, z: 0)))
 
-    /// The folding pattern: wave vectors of wavelength 20-28 mm in fixed random directions.
+    /// The folding pattern: wave vectors of wavelength 16-24 mm in fixed random directions.
     static let sulcalWaves: (vectors: [Vec3], phases: [Float]) = {
         var random = Xoshiro256StarStar(seed: 0x5EED_F01D)
         var vectors: [Vec3] = []
@@ -58,7 +58,7 @@ struct SyntheticRenderer: Sendable {
         for _ in 0..<12 {
             var direction = Vec3(x: random.nextStandardNormal(), y: random.nextStandardNormal(), z: random.nextStandardNormal())
             direction = (1 / max(direction.length, 1e-3)) * direction
-            let wavelength = 20 + 8 * random.nextUnitFloat()
+            let wavelength = 16 + 8 * random.nextUnitFloat()
             vectors.append((2 * .pi / wavelength) * direction)
             phases.append(Float(random.nextUnitDouble() * 2 * .pi))
         }
@@ -92,7 +92,7 @@ struct SyntheticRenderer: Sendable {
         let atrophied = nominalHippocampus.scaledVolume(hippocampalLoss)
         return Anatomy(
             head: head, brain: brain, brainShape: shape, sulci: sulci,
-            corticalThickness: 2.8 * participant.thicknessFactor,
+            corticalThickness: 3 * participant.thicknessFactor,
             globalThinning: clamp(0.004 * (Float(session.age) - 60), 0, 0.2) + 0.10 * severity,
             medialTemporalThinning: 0.35 * severity,
             ventricles: ventricles,
