@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TensorCore
 import TestSupport
 @testable import Cohort
 
@@ -109,6 +110,43 @@ import TestSupport
             let issues = ManifestValidator.validate(url).errors
             #expect(issues.contains { $0.column == "path" && $0.line == 2 })
             #expect(issues.contains { $0.column == "mask_path" && $0.line == 2 })
+        }
+    }
+
+    /// Thousands of damaged manifests (bytes changed, tabs and line ends inserted, cut short):
+    /// each parses to a manifest or to issues, never a crash; whatever parses writes back out
+    /// and reads again to the same rows.
+    @Test func damagedManifestsNeverCrashTheParser() throws {
+        let good = Array("""
+        participant_id\tsession_id\tpath\tdiagnosis\tage\tsex\tmmse\tcdr\tsite\tmask_path\textra
+        sub-01\tses-M000\ta.nii.gz\tCN\t71.5\tF\t29\t0\tA\tam.nii.gz\tx
+        sub-02\tses-M000\t/abs/b.nii\tNC\t80\tM\t24\t0.5\tB\t\ty
+        sub-02\tses-M012\t../c.hdr\tAD\tn/a\t\t\t1\t\t\t
+
+        """.utf8)
+        let alphabet = Array("\t\n\r,./-0123456789.eE+naADMCINsub\u{FEFF}é".utf8)
+        var random = Xoshiro256StarStar(seed: 99)
+        let directory = URL(fileURLWithPath: "/data/cohort")
+        for _ in 0..<3000 {
+            var bytes = good
+            for _ in 0..<(1 + Int(random.next() % 6)) {
+                let position = Int(random.next() % UInt64(bytes.count + 1))
+                switch random.next() % 4 {
+                case 0 where position < bytes.count: bytes[position] = alphabet[Int(random.next() % UInt64(alphabet.count))]
+                case 1: bytes.insert(alphabet[Int(random.next() % UInt64(alphabet.count))], at: position)
+                case 2 where position < bytes.count: bytes.remove(at: position)
+                default: bytes = Array(bytes.prefix(position))
+                }
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            let (manifest, issues) = Manifest.parse(TSVTable(text: text), directory: directory)
+            #expect(manifest != nil || issues.contains { $0.severity == .error })
+            guard let manifest, !issues.contains(where: { $0.severity == .error }) else { continue }
+            let written = manifest.table(relativeTo: directory).text
+            let (again, _) = Manifest.parse(TSVTable(text: written), directory: directory)
+            #expect(again?.rows.map(\.participantID) == manifest.rows.map(\.participantID))
+            #expect(again?.rows.map(\.diagnosis) == manifest.rows.map(\.diagnosis))
+            #expect(again?.rows.map(\.age) == manifest.rows.map(\.age))
         }
     }
 }

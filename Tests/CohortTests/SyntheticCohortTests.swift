@@ -195,3 +195,23 @@ func conditionMeans(_ options: SyntheticCohortOptions) throws -> [Diagnosis: (hi
         }
     }
 }
+
+/// Thread counts are process-wide: run in a child process.
+@Suite struct SyntheticDeterminismTests {
+    @Test func scansAreIdenticalForEveryThreadCount() async {
+        await #expect(processExitsWith: .success) {
+            var options = smallRecipe(participants: 3, seed: 21)
+            options.varyGeometry = true
+            guard let participants = try? SyntheticCohort.participants(options) else { Issue.record("recipe"); return }
+            var renders: [[Tensor]] = []
+            for threads in [1, 2, 3] {
+                Engine.setThreads(threads)
+                renders.append(participants.flatMap { participant -> [Tensor] in
+                    let scan = SyntheticCohort.render(participant, session: 0, options: options)
+                    return [scan.t1.data, scan.mask.data, scan.labels.data]
+                })
+            }
+            #expect(renders[0] == renders[1] && renders[1] == renders[2])
+        }
+    }
+}
