@@ -12,14 +12,14 @@ public enum Diagnosis: String, CaseIterable, Sendable, Codable {
     /// word throws.
     ///
     /// Accepted (case-insensitive): `CN`, `NC` (alias of CN), `MCI`, `AD`; empty, `unlabeled`,
-    /// `unlabelled`, `n/a` and `NA` mean unlabelled.
+    /// `unlabelled`, `n/a`, `NA` and `NaN` (as pandas writes a missing value) mean unlabelled.
     public static func parse(_ text: String) throws(DiagnosisParseError) -> Diagnosis? {
         let word = text.trimmingCharacters(in: .whitespaces).uppercased()
         switch word {
         case "CN", "NC": return .cn
         case "MCI": return .mci
         case "AD": return .ad
-        case "", "UNLABELED", "UNLABELLED", "N/A", "NA": return nil
+        case "", "UNLABELED", "UNLABELLED", "N/A", "NA", "NAN": return nil
         default: throw DiagnosisParseError(text: text)
         }
     }

@@ -9,19 +9,88 @@ public struct ImportResult: Sendable {
     public var notes: [String]
 }
 
+/// How importers read diagnoses from BIDS and label tables.
+public struct LabelOptions: Sendable {
+    /// The column holding the diagnosis; `nil`: the first of `diagnosis`, `diagnosis_bl`,
+    /// `diagnosis_sc`, `dx`, `DX`, `group` that the tables have.
+    public var column: String?
+    /// Words (matched case-insensitively) replaced before parsing, e.g. `control` -> `CN`;
+    /// map a word to the empty string to leave such scans unlabelled.
+    public var map: [String: String]
+
+    /// ADNI's words: `Dementia` -> AD, `EMCI` and `LMCI` -> MCI.
+    public static let adniWords = ["dementia": "AD", "emci": "MCI", "lmci": "MCI"]
+
+    public init(column: String? = nil, map: [String: String] = [:]) {
+        self.column = column
+        self.map = Self.adniWords
+        for (word, diagnosis) in map { self.map[word.lowercased()] = diagnosis }
+    }
+}
+
+/// Reads diagnoses with `LabelOptions`, collecting every unknown word (with how often and
+/// where it was seen) so that one error can list them all.
+struct LabelReader {
+    static let aliases = ["diagnosis", "diagnosis_bl", "diagnosis_sc", "dx", "DX", "group"]
+    private(set) var column: String?
+    private let explicit: Bool
+    private let map: [String: String]
+    private var columnSeen = false
+    private var unknown: [String: (count: Int, file: String)] = [:]
+
+    init(_ options: LabelOptions) {
+        column = options.column
+        explicit = options.column != nil
+        map = options.map
+    }
+
+    /// Shows the reader a table's header: without an explicit column, the first table with
+    /// one of the aliases decides which column is read everywhere.
+    mutating func see(header: [String]) {
+        if column == nil { column = Self.aliases.first { header.contains($0) } }
+        if let column, header.contains(column) { columnSeen = true }
+    }
+
+    /// The diagnosis word of a row (`""` when unlabelled or unknown; unknown words are kept
+    /// for `check`). `file` is where the row's value came from.
+    mutating func diagnosis(_ info: [String: String], file: String) -> String {
+        guard let column, let raw = info[column] else { return "" }
+        let word = map[raw.trimmingCharacters(in: .whitespaces).lowercased()] ?? raw
+        do {
+            _ = try Diagnosis.parse(word)
+            return word
+        } catch {
+            unknown[raw, default: (0, file)].count += 1
+            return ""
+        }
+    }
+
+    /// One error listing every unknown word, or naming an explicit column no table had.
+    func check(tables: String) throws(CohortError) {
+        if explicit, let column, !columnSeen {
+            throw .invalidLayout(path: tables, reason: "no table has the column \"\(column)\" given with --diagnosis-column")
+        }
+        guard let column, let file = unknown.values.map(\.file).sorted().first else { return }
+        let words = unknown.sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }
+            .map { "\"\($0.key)\" (\($0.value.count) row\($0.value.count == 1 ? "" : "s"))" }.joined(separator: ", ")
+        let example = unknown.keys.sorted().prefix(2).map { "\($0.lowercased())=CN" }.joined(separator: ",")
+        throw .invalidLayout(path: file, reason: "column \(column): unknown diagnosis \(words); expected CN, NC, MCI, AD or empty. Map the words with --label-map (e.g. \(example)) or choose another column with --diagnosis-column")
+    }
+}
+
 public enum CohortImporter {
     // MARK: BIDS
 
     /// A BIDS raw dataset: `sub-*/[ses-*/]anat/*_T1w.nii[.gz]` plus `participants.tsv`
-    /// (`participant_id` and a diagnosis column named `diagnosis`, `diagnosis_bl`,
-    /// `diagnosis_sc`, `dx` or `group`; `age`, `sex`, `mmse`, `cdr`, `site` when present, any
-    /// other column carried as an extra) and per-participant `sub-*_sessions.tsv` whose
-    /// values override the participant's for that session. A dataset without sessions gets
-    /// `ses-M000`. With several T1w images in a session (runs, acquisitions) the first in name
-    /// order is used and the others noted.
-    public static func fromBIDS(_ root: URL) throws(CohortError) -> ImportResult {
+    /// (`participant_id`, the diagnosis column chosen by `labels`; `age`, `sex`, `mmse`, `cdr`,
+    /// `site` when present, any other column carried as an extra) and per-participant
+    /// `sub-*_sessions.tsv` whose values override the participant's for that session. A
+    /// dataset without sessions gets `ses-M000`. With several T1w images in a session (runs,
+    /// acquisitions) the first in name order is used and the others noted.
+    public static func fromBIDS(_ root: URL, labels: LabelOptions = LabelOptions()) throws(CohortError) -> ImportResult {
         let root = root.standardizedFileURL
         var notes: [String] = []
+        var reader = LabelReader(labels)
         let participantsURL = root.appendingPathComponent("participants.tsv")
         var participantInfo: [String: [String: String]] = [:]
         var extraColumns: [String] = []
@@ -31,7 +100,8 @@ public enum CohortImporter {
                 throw .invalidLayout(path: participantsURL.path, reason: "no participant_id column")
             }
             participantInfo = try table.keyedRows(by: ["participant_id"], path: participantsURL.path)
-            extraColumns = extras(table.header, excluding: ["participant_id"])
+            reader.see(header: table.header)
+            extraColumns = extras(table.header, excluding: ["participant_id", reader.column])
         } else {
             notes.append("no participants.tsv in \(root.path): every scan is unlabelled")
         }
@@ -45,7 +115,8 @@ public enum CohortImporter {
             if FileManager.default.fileExists(atPath: sessionsURL.path) {
                 let table = try TSVTable(contentsOf: sessionsURL)
                 sessionInfo = try table.keyedRows(by: ["session_id"], path: sessionsURL.path)
-                for column in extras(table.header, excluding: ["session_id"]) where !extraColumns.contains(column) {
+                reader.see(header: table.header)
+                for column in extras(table.header, excluding: ["session_id", reader.column]) where !extraColumns.contains(column) {
                     extraColumns.append(column)
                 }
             }
@@ -67,12 +138,16 @@ public enum CohortImporter {
                 }
                 var info = participantInfo[participant] ?? [:]
                 // Session values override the participant's, except where the session has none.
-                info.merge((sessionInfo[session] ?? [:]).filter { !Manifest.isMissing($0.value) }) { _, session in session }
+                let sessionValues = (sessionInfo[session] ?? [:]).filter { !Manifest.isMissing($0.value) }
+                info.merge(sessionValues) { _, session in session }
+                let labelSource = reader.column.map { sessionValues[$0] != nil } == true ? sessionsURL : participantsURL
+                info["diagnosis"] = reader.diagnosis(info, file: labelSource.path)
                 let path = relativePath(of: anat.appendingPathComponent(image), from: root)
                 rows.append(try row(participant: participant, session: session, path: path, info: info,
-                                    extraColumns: extraColumns, source: participantsURL.path))
+                                    extraColumns: extraColumns, source: labelSource.path))
             }
         }
+        try reader.check(tables: participantsURL.path)
         let imported = Set(rows.map(\.participantID))
         let missing = participantInfo.keys.filter { !imported.contains($0) }.sorted()
         if !missing.isEmpty {
@@ -89,8 +164,10 @@ public enum CohortImporter {
     /// CAPS holds no labels: `labels` is a TSV with `participant_id`, `session_id` and
     /// `diagnosis` (as ClinicaDL's `get-labels` writes) or a `participants.tsv` without
     /// sessions; its other columns are carried. Without it every scan is unlabelled.
-    public static func fromCAPS(_ root: URL, labels: URL? = nil, uncropped: Bool = false) throws(CohortError) -> ImportResult {
+    public static func fromCAPS(_ root: URL, labels: URL? = nil, uncropped: Bool = false,
+                                labelOptions: LabelOptions = LabelOptions()) throws(CohortError) -> ImportResult {
         let root = root.standardizedFileURL
+        var reader = LabelReader(labelOptions)
         let subjectsFolder = root.appendingPathComponent("subjects")
         var notes: [String] = []
         var byParticipant: [String: [String: String]] = [:]
@@ -101,12 +178,13 @@ public enum CohortImporter {
             guard table.column("participant_id") != nil else {
                 throw .invalidLayout(path: labels.path, reason: "no participant_id column")
             }
+            reader.see(header: table.header)
             if table.column("session_id") != nil {
                 bySession = try table.keyedRows(by: ["participant_id", "session_id"], path: labels.path)
             } else {
                 byParticipant = try table.keyedRows(by: ["participant_id"], path: labels.path)
             }
-            extraColumns = extras(table.header, excluding: ["participant_id", "session_id"])
+            extraColumns = extras(table.header, excluding: ["participant_id", "session_id", reader.column])
         } else {
             notes.append("no --labels TSV: every scan is unlabelled")
         }
@@ -128,13 +206,17 @@ public enum CohortImporter {
                     notes.append("\(participant) \(session): no \(uncropped ? "uncropped" : "cropped (desc-Crop)") t1_linear image")
                     continue
                 }
-                let info = bySession[participant + "\t" + session] ?? byParticipant[participant]
-                if labels != nil && info == nil { notes.append("\(participant) \(session) has no row in the labels TSV: unlabelled") }
+                var info = bySession[participant + "\t" + session] ?? byParticipant[participant] ?? [:]
+                if let labels {
+                    if info.isEmpty { notes.append("\(participant) \(session) has no row in the labels TSV: unlabelled") }
+                    info["diagnosis"] = reader.diagnosis(info, file: labels.path)
+                }
                 let path = relativePath(of: folder.appendingPathComponent(image), from: root)
-                rows.append(try row(participant: participant, session: session, path: path, info: info ?? [:],
+                rows.append(try row(participant: participant, session: session, path: path, info: info,
                                     extraColumns: extraColumns, source: labels?.path ?? root.path))
             }
         }
+        try reader.check(tables: labels?.path ?? root.path)
         return ImportResult(manifest: Manifest(directory: root, rows: fillExtras(rows, extraColumns), extraColumns: extraColumns), notes: notes)
     }
 
@@ -274,16 +356,16 @@ public enum CohortImporter {
     // MARK: Shared
 
     /// A manifest row from a dictionary of named values (the manifest's columns, or the
-    /// aliases `diagnosis_bl`, `diagnosis_sc`, `dx`, `DX`, `group`, `Age`, `gender`, `MMSE`,
-    /// `CDR`, `cdr_global`; `extraColumns` carried), parsed by the manifest's own row parser so
-    /// an imported manifest always reads back. A bad value throws, naming `source`.
+    /// aliases `Age`, `gender`, `MMSE`, `CDR`, `cdr_global`; the diagnosis already read into
+    /// `diagnosis`; `extraColumns` carried), parsed by the manifest's own row parser so an
+    /// imported manifest always reads back. A bad value throws, naming `source`.
     static func row(participant: String, session: String, path: String, info: [String: String],
                     extraColumns: [String], source: String) throws(CohortError) -> ManifestRow {
         func value(_ names: [String]) -> String {
             names.lazy.compactMap { info[$0] }.first { !Manifest.isMissing($0) } ?? ""
         }
         var fields = ["participant_id": participant, "session_id": session, "path": path,
-                      "diagnosis": value(["diagnosis", "diagnosis_bl", "diagnosis_sc", "dx", "DX", "group"]),
+                      "diagnosis": info["diagnosis"] ?? "",
                       "age": value(["age", "Age"]), "sex": value(["sex", "gender"]), "mmse": value(["mmse", "MMSE"]),
                       "cdr": value(["cdr", "cdr_global", "CDR"]), "site": value(["site"])]
         for column in extraColumns { fields[column] = info[column] ?? "" }
@@ -294,10 +376,11 @@ public enum CohortImporter {
         return row
     }
 
-    /// Columns that are not the key nor a manifest column (nor an alias read into one).
-    static func extras(_ header: [String], excluding keys: [String]) -> [String] {
-        let consumed: Set<String> = Set(keys + Manifest.requiredColumns + Manifest.optionalColumns
-            + ["diagnosis_bl", "diagnosis_sc", "dx", "DX", "group", "Age", "gender", "MMSE", "CDR", "cdr_global"])
+    /// Columns that are not a key, a manifest column, an alias read into one (`Age`,
+    /// `gender`, `MMSE`, `CDR`, `cdr_global`) or the diagnosis column read.
+    static func extras(_ header: [String], excluding keys: [String?]) -> [String] {
+        let consumed = Set(keys.compactMap { $0 } + Manifest.requiredColumns + Manifest.optionalColumns
+            + ["Age", "gender", "MMSE", "CDR", "cdr_global"])
         return header.filter { !consumed.contains($0) && !$0.isEmpty }
     }
 

@@ -148,9 +148,14 @@ public struct Manifest: Sendable, Equatable {
         return (manifest, issues)
     }
 
-    /// Words that mean "not known" in any optional field (case-insensitive), besides empty.
+    /// Words that mean "not known" in a number column (case-insensitive), besides empty.
     static func isMissing(_ value: String) -> Bool {
         value.isEmpty || ["n/a", "na", "nan"].contains(value.lowercased())
+    }
+
+    /// "Not known" in a text column: empty or `n/a` (other words, such as a site called NA, are values).
+    static func isMissingText(_ value: String) -> Bool {
+        value.isEmpty || value.lowercased() == "n/a"
     }
 
     /// One row from its fields by column name, with every problem found (the shared parser
@@ -158,7 +163,7 @@ public struct Manifest: Sendable, Equatable {
     static func parseRow(_ fields: [String: String], line: Int?, extraColumns: [String]) -> (ManifestRow, [ManifestIssue]) {
         var issues: [ManifestIssue] = []
         func text(_ column: String) -> String? {
-            guard let value = fields[column], !isMissing(value) else { return nil }
+            guard let value = fields[column], !isMissingText(value) else { return nil }
             return value
         }
         func identifier(_ column: String) -> String {
@@ -171,7 +176,7 @@ public struct Manifest: Sendable, Equatable {
             return value
         }
         func number(_ column: String, range: ClosedRange<Double>, allowed: [Double]? = nil) -> Double? {
-            guard let value = text(column) else { return nil }
+            guard let value = fields[column], !isMissing(value) else { return nil }
             guard let number = Double(value), number.isFinite else {
                 issues.append(ManifestIssue(.error, line: line, column: column, "\(column) \"\(value)\" is not a number"))
                 return nil
@@ -264,7 +269,9 @@ public struct Manifest: Sendable, Equatable {
         let base = outputDirectory?.standardizedFileURL
         func rebase(_ path: String) -> String {
             guard let base else { return url(for: path).path }
-            return path.hasPrefix("/") ? path : relativePath(of: url(for: path), from: base)
+            // Same folder (or an absolute path): as written, whatever the disk holds.
+            if path.hasPrefix("/") || base.path == directory.path { return path }
+            return relativePath(of: url(for: path), from: base)
         }
         let lines = rows.enumerated().map { index, row in
             TSVTable.Line(number: index + 2, fields: columns.map { column in
@@ -282,7 +289,14 @@ public struct Manifest: Sendable, Equatable {
 
     /// Writes the manifest atomically (temporary file + rename; the folder is created), paths
     /// rebased onto the destination's folder.
+    /// A path holding a tab or line break cannot be written as TSV: an error, not a rewrite.
     public func write(to url: URL) throws(CohortError) {
+        for row in rows {
+            for path in [row.path, row.maskPath, row.labelPath].compactMap({ $0 })
+            where path.contains(where: { $0 == "\t" || $0.isNewline }) {
+                throw .cannotWrite(path: url.path, reason: "\(row.participantID) \(row.sessionID): the path \"\(path)\" holds a tab or line break, which TSV cannot carry; rename the file")
+            }
+        }
         try writeAtomically(Data(table(relativeTo: url.deletingLastPathComponent()).text.utf8), to: url)
     }
 
@@ -335,13 +349,16 @@ func physicalPath(_ url: URL) -> URL {
 }
 
 /// `target` expressed relative to the folder `base`, with `..` where needed:
-/// `relativePath(of: /a/b/c.nii, from: /a/d)` is `../b/c.nii`. Symbolic links in both are
-/// resolved first, because the system resolves `..` from a folder's physical location.
+/// `relativePath(of: /a/b/c.nii, from: /a/d)` is `../b/c.nii`. Symbolic links in the folders
+/// are resolved first, because the system resolves `..` from a folder's physical location.
 func relativePath(of target: URL, from base: URL) -> String {
-    let targetParts = physicalPath(target).pathComponents
+    // The file itself stays as named (a link to annexed content, half of a .hdr/.img pair).
+    let targetParts = physicalPath(target.deletingLastPathComponent()).pathComponents + [target.lastPathComponent]
     let baseParts = physicalPath(base).pathComponents
     var common = 0
-    while common < min(targetParts.count - 1, baseParts.count), targetParts[common] == baseParts[common] { common += 1 }
+    // Byte-wise: file systems tell NFC from NFD spellings that Swift's == calls equal.
+    while common < min(targetParts.count - 1, baseParts.count),
+          targetParts[common].utf8.elementsEqual(baseParts[common].utf8) { common += 1 }
     let ups = Array(repeating: "..", count: baseParts.count - common)
     return (ups + targetParts[common...]).joined(separator: "/")
 }

@@ -148,7 +148,7 @@ public enum ManifestValidator {
         guard !row.path.isEmpty else { return result }
         let url = manifest.url(for: row.path)
         do {
-            let header = try VolumeReader.readHeader(url)
+            let header = try VolumeReader.checkReadable(url)
             if header.volumeCount > 1 {
                 result.issues.append(ManifestIssue(.error, line: row.line, column: "path",
                     "\(row.path) holds \(header.volumeCount) volumes (dims \(header.dims)); each row must be one 3-D scan (select one with `adwb convert --volume`)"))
@@ -174,7 +174,7 @@ public enum ManifestValidator {
         for (column, path) in [("mask_path", row.maskPath), ("label_path", row.labelPath)] {
             guard let path else { continue }
             do {
-                let header = try VolumeReader.readHeader(manifest.url(for: path))
+                let header = try VolumeReader.checkReadable(manifest.url(for: path))
                 // Without a readable scan there is nothing to compare the grid with.
                 guard let scan = result.header else { continue }
                 if header.spatialShape != scan.spatialShape {

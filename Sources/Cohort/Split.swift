@@ -177,44 +177,59 @@ extension CohortSplit {
     /// `split-<i>` folders and `test.tsv` are then replaced; nothing else in it is touched.
     public func write(to directory: URL, source: Manifest) throws(CohortError) {
         let fileManager = FileManager.default
+        let recordURL = directory.appendingPathComponent("split.json")
         do {
             try fileManager.createDirectory(at: directory, withIntermediateDirectories: true)
             let contents = try fileManager.contentsOfDirectory(atPath: directory.path)
             if !contents.isEmpty {
-                guard contents.contains("split.json") else {
+                guard Self.isOurRecord(recordURL) else {
                     throw CohortError.cannotWrite(path: directory.path,
-                        reason: "the folder is not empty and holds no earlier split (split.json); choose a new --out")
+                        reason: "the folder is not empty and holds no earlier `adwb manifest split` (its split.json); choose a new --out")
                 }
-                for name in contents where Self.isFoldFolder(name) || name == "test.tsv" {
-                    try fileManager.removeItem(at: directory.appendingPathComponent(name))
+                // Only the files this writer makes; a fold folder goes only once it is empty.
+                for name in contents where Self.isFoldFolder(name) {
+                    let folder = directory.appendingPathComponent(name)
+                    for file in ["train.tsv", "validation.tsv"] where fileManager.fileExists(atPath: folder.appendingPathComponent(file).path) {
+                        try fileManager.removeItem(at: folder.appendingPathComponent(file))
+                    }
+                    if try fileManager.contentsOfDirectory(atPath: folder.path).isEmpty { try fileManager.removeItem(at: folder) }
                 }
+                if contents.contains("test.tsv") { try fileManager.removeItem(at: directory.appendingPathComponent("test.tsv")) }
             }
         } catch {
             throw .writing(directory, error)
         }
-        for (index, fold) in folds.enumerated() {
-            let folder = directory.appendingPathComponent("split-\(index)")
-            do { try fileManager.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
-                throw .cannotWrite(path: folder.path, reason: TSVTable.reason(error))
-            }
-            try fold.train.write(to: folder.appendingPathComponent("train.tsv"))
-            try fold.validation.write(to: folder.appendingPathComponent("validation.tsv"))
-        }
-        if let test { try test.write(to: directory.appendingPathComponent("test.tsv")) }
-
+        // The record first: it marks the folder as ours, so an interrupted write can be redone.
         let record = SplitRecord(
+            generator: SplitRecord.generatorName,
             folds: options.folds, test_fraction: options.testFraction, seed: options.seed,
             source_manifest_sha256: source.contentHash,
             participants: folds.map { fold in
                 SplitRecord.FoldCounts(train: Self.counts(fold.train), validation: Self.counts(fold.validation))
             },
             test: test.map(Self.counts))
-        try writeJSON(record, to: directory.appendingPathComponent("split.json"))
+        try writeJSON(record, to: recordURL)
+        for (index, fold) in folds.enumerated() {
+            let folder = directory.appendingPathComponent("split-\(index)")
+            try fold.train.write(to: folder.appendingPathComponent("train.tsv"))
+            try fold.validation.write(to: folder.appendingPathComponent("validation.tsv"))
+        }
+        if let test { try test.write(to: directory.appendingPathComponent("test.tsv")) }
     }
 
-    /// `split-` followed by digits: a fold folder this writer made.
-    static func isFoldFolder(_ name: String) -> Bool {
-        name.hasPrefix("split-") && name.count > 6 && name.dropFirst(6).allSatisfy(\.isASCII) && Int(name.dropFirst(6)) != nil
+    /// `split-<n>` exactly as this writer names fold folders (n >= 0, no sign or leading zero).
+    public static func isFoldFolder(_ name: String) -> Bool {
+        guard name.hasPrefix("split-"), let index = Int(name.dropFirst(6)), index >= 0 else { return false }
+        return name == "split-\(index)"
+    }
+
+    /// Whether `url` is a `split.json` this writer made (other tools, e.g. ClinicaDL, write
+    /// files of that name too).
+    static func isOurRecord(_ url: URL) -> Bool {
+        guard let data = try? Data(contentsOf: url), let record = try? JSONDecoder().decode(SplitRecord.self, from: data) else {
+            return false
+        }
+        return record.generator == SplitRecord.generatorName
     }
 
     /// Participants per class name (`unlabeled` for those without a diagnosis).
@@ -227,11 +242,14 @@ extension CohortSplit {
 
 /// `split.json`: what produced a split folder.
 struct SplitRecord: Codable {
+    static let generatorName = "adwb manifest split"
+
     struct FoldCounts: Codable {
         var train: [String: Int]
         var validation: [String: Int]
     }
 
+    var generator: String
     var folds: Int
     var test_fraction: Double
     var seed: UInt64

@@ -36,6 +36,13 @@ public enum VolumeReader {
         try OpenedVolume(url: url, openData: false).header
     }
 
+    /// Parses the header and opens the data (the `.img` of a pair) without reading voxels:
+    /// fails as `read` would on a missing image file or a file too small for the header's
+    /// dims (for gzip, too small even at deflate's best ratio).
+    public static func checkReadable(_ url: URL) throws -> VolumeHeader {
+        try OpenedVolume(url: url, openData: true).header
+    }
+
     /// Reads one 3-D volume.
     public static func read(_ url: URL, options: VolumeReadOptions = VolumeReadOptions()) throws -> Volume {
         let opened = try OpenedVolume(url: url, openData: true)

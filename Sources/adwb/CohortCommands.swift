@@ -264,7 +264,7 @@ struct CheckSplitCommand: ParsableCommand {
     func run() throws {
         let url = URL(fileURLWithPath: folder)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
-        let folds = names.filter { $0.hasPrefix("split-") }.sorted { $0.localizedStandardCompare($1) == .orderedAscending }
+        let folds = names.filter(CohortSplit.isFoldFolder).sorted { $0.localizedStandardCompare($1) == .orderedAscending }
         let folders = folds.isEmpty ? [url] : folds.map { url.appendingPathComponent($0) }
         for folder in folders {
             let split = try SplitFolder(folder)
@@ -290,19 +290,45 @@ struct ImportOutput: ParsableArguments {
     }
 }
 
+/// How importers read diagnoses.
+struct LabelArguments: ParsableArguments {
+    @Option(name: .customLong("diagnosis-column"), help: "Column holding the diagnosis (default: the first of diagnosis, diagnosis_bl, diagnosis_sc, dx, DX, group).")
+    var diagnosisColumn: String?
+
+    @Option(name: .customLong("label-map"), help: "Words to replace before reading, e.g. control=CN,patient=AD (case-insensitive; word= leaves such scans unlabelled). ADNI's Dementia, EMCI and LMCI are mapped to AD, MCI, MCI.")
+    var labelMap: String?
+
+    func options() throws -> LabelOptions {
+        var map: [String: String] = [:]
+        for pair in (labelMap ?? "").split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("--label-map: \"\(pair)\" is not word=DIAGNOSIS") }
+            guard (try? Diagnosis.parse(parts[1])) != nil else {
+                throw ValidationError("--label-map: \"\(parts[1])\" is not CN, MCI, AD or empty")
+            }
+            map[parts[0]] = parts[1]
+        }
+        return LabelOptions(column: diagnosisColumn, map: map)
+    }
+}
+
 struct FromBIDSCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "from-bids",
         abstract: "Manifest from a BIDS dataset: sub-*/[ses-*/]anat/*_T1w.nii[.gz] plus participants.tsv (and sub-*_sessions.tsv).",
-        discussion: "The diagnosis comes from a diagnosis, diagnosis_bl, diagnosis_sc, dx or group column; other columns are carried."
+        discussion: "The diagnosis comes from a diagnosis, diagnosis_bl, diagnosis_sc, dx or group column (or --diagnosis-column); other columns are carried."
     )
 
     @Argument(help: "The BIDS dataset folder.")
     var directory: String
 
+    @OptionGroup var labels: LabelArguments
+
     @OptionGroup var output: ImportOutput
 
-    func run() throws { try output.emit(try CohortImporter.fromBIDS(URL(fileURLWithPath: directory))) }
+    func run() throws {
+        try output.emit(try CohortImporter.fromBIDS(URL(fileURLWithPath: directory), labels: try labels.options()))
+    }
 }
 
 struct FromCAPSCommand: ParsableCommand {
@@ -321,11 +347,13 @@ struct FromCAPSCommand: ParsableCommand {
     @Flag(help: "Use the uncropped images instead of the desc-Crop ones.")
     var uncropped = false
 
+    @OptionGroup var labelArguments: LabelArguments
+
     @OptionGroup var output: ImportOutput
 
     func run() throws {
-        try output.emit(try CohortImporter.fromCAPS(URL(fileURLWithPath: directory),
-                                                    labels: labels.map { URL(fileURLWithPath: $0) }, uncropped: uncropped))
+        try output.emit(try CohortImporter.fromCAPS(URL(fileURLWithPath: directory), labels: labels.map { URL(fileURLWithPath: $0) },
+                                                    uncropped: uncropped, labelOptions: try labelArguments.options()))
     }
 }
 

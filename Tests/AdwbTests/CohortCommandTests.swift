@@ -3,7 +3,7 @@ import Cohort
 import Foundation
 import Testing
 @testable import adwb
-import VolumeIO
+@testable import VolumeIO
 
 private let fixtureURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Fixtures/synth_fixtures.json")
@@ -12,7 +12,7 @@ private let fixtureURL = URL(fileURLWithPath: #filePath).deletingLastPathCompone
 private struct SynthFixture: Decodable {
     struct Probe: Decodable { var voxel: [Int]; var value: Double }
     struct File: Decodable {
-        var sha256: String
+        var sha256_uncompressed: String
         var shape: [Int]
         var dtype: String
         var affine: [Double]
@@ -31,6 +31,17 @@ private func temporaryFolder(_ name: String) -> URL {
     FileManager.default.temporaryDirectory.appendingPathComponent("adwb-\(name)-\(UUID().uuidString)")
 }
 
+/// A .gz file's decompressed bytes.
+private func decompressed(_ url: URL) throws -> Data {
+    let (source, _, _) = try openByteSource(path: url.path)
+    var data = Data()
+    while true {
+        let chunk = try source.readBytes(1 << 20)
+        data.append(contentsOf: chunk)
+        if chunk.count < 1 << 20 { return data }
+    }
+}
+
 private func run(_ arguments: [String]) throws {
     var command = try ADWorkbench.parseAsRoot(arguments)
     try command.run()
@@ -47,8 +58,8 @@ private func run(_ arguments: [String]) throws {
     #expect(fixture.files.count == 3 * manifest.rows.count)
     for (path, expected) in fixture.files.sorted(by: { $0.key < $1.key }) {
         let url = out.appendingPathComponent(path)
-        // Byte-identical to the files nibabel read when the fixture was made.
-        #expect(SHA256.hex(try Data(contentsOf: url)) == expected.sha256, "\(path)")
+        // The same bytes as the files nibabel read when the fixture was made.
+        #expect(SHA256.hex(try decompressed(url)) == expected.sha256_uncompressed, "\(path)")
         let volume = try VolumeReader.read(url)
         #expect(volume.shape == expected.shape)
         #expect(volume.header?.datatype.description == expected.dtype)
@@ -76,6 +87,9 @@ private func run(_ arguments: [String]) throws {
     for name in ["split-0/train.tsv", "split-0/validation.tsv", "split-1/train.tsv", "split-1/validation.tsv", "test.tsv", "split.json"] {
         #expect(FileManager.default.fileExists(atPath: splits.appendingPathComponent(name).path), "\(name)")
     }
+    try run(["manifest", "check-split", splits.path])
+    // Other split-* entries beside the folds are not folds.
+    try FileManager.default.createDirectory(at: splits.appendingPathComponent("split-notes"), withIntermediateDirectories: true)
     try run(["manifest", "check-split", splits.path])
     let fold = try SplitFolder(splits.appendingPathComponent("split-1"))
     #expect(fold.test != nil)
@@ -120,13 +134,14 @@ private func run(_ arguments: [String]) throws {
 }
 
 @Test func synthRejectsBadOptions() {
-    #expect(throws: (any Error).self) { try run(["synth", "--out", "/tmp/x", "--proportions", "a,b,c"]) }
-    #expect(throws: (any Error).self) { try run(["synth", "--out", "/tmp/x", "--shape", "40", "--voxel-size", "2"]) }
-    #expect(throws: (any Error).self) { try run(["synth", "--out", "/tmp/x", "--effect", "-1"]) }
-    #expect(throws: (any Error).self) { try run(["synth", "--out", "/tmp/x", "--shape", "1e30"]) }
-    #expect(throws: (any Error).self) { try run(["synth", "--out", "/tmp/x", "--shape", "96.5"]) }
-    #expect(throws: (any Error).self) { try run(["synth", "--out", "/tmp/x", "--proportions", "1e308,1e308,0"]) }
-    #expect(!FileManager.default.fileExists(atPath: "/tmp/x"))
+    let out = temporaryFolder("rejected").path
+    let isOptionError = { (error: any Error) in error is ValidationError || error is CohortError }
+    for bad in [["--proportions", "a,b,c"], ["--shape", "40", "--voxel-size", "2"], ["--effect", "5"], ["--shape", "1e30"],
+                ["--shape", "96.5"], ["--proportions", "1e308,1e308,0"]] {
+        #expect(performing: { try run(["synth", "--out", out] + bad) }, throws: isOptionError)
+    }
+    // Refused before anything was written.
+    #expect(!FileManager.default.fileExists(atPath: out))
 }
 
 @Test func progressBarLine() {

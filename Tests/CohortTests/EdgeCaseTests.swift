@@ -73,10 +73,22 @@ import TestSupport
             // Over an earlier split, only its fold folders and test.tsv are replaced.
             let out = directory.appendingPathComponent("splits")
             try CohortSplitter.split(manifest, options: SplitOptions(folds: 4, seed: 1)).write(to: out, source: manifest)
-            try Fixture.write("mine", to: out.appendingPathComponent("split-old-experiment/model.bin"))
+            for kept in ["split-old-experiment/model.bin", "split-007/a.txt", "split-+1/a.txt", "split-0/model.pth"] {
+                try Fixture.write("mine", to: out.appendingPathComponent(kept))
+            }
             try split.write(to: out, source: manifest)
             let names = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
-            #expect(names == ["split-0", "split-1", "split-old-experiment", "split.json"])
+            #expect(names == ["split-+1", "split-0", "split-007", "split-1", "split-old-experiment", "split.json"])
+            #expect(Fixture.exists(out.appendingPathComponent("split-0/model.pth")))
+            #expect(try SplitFolder(out.appendingPathComponent("split-1")).validation.rows.count == 4)
+            // Another tool's split.json (ClinicaDL writes one) does not make the folder ours.
+            let clinicadl = directory.appendingPathComponent("clinicadl")
+            try Fixture.write("{\"n_test\": 0.2}", to: clinicadl.appendingPathComponent("split.json"))
+            try Fixture.write("participant_id\n", to: clinicadl.appendingPathComponent("test.tsv"))
+            #expect(throws: CohortError.self) { try split.write(to: clinicadl, source: manifest) }
+            #expect(Fixture.exists(clinicadl.appendingPathComponent("test.tsv")))
+            #expect(CohortSplit.isFoldFolder("split-12") && !CohortSplit.isFoldFolder("split-012")
+                    && !CohortSplit.isFoldFolder("split--1") && !CohortSplit.isFoldFolder("split-") && !CohortSplit.isFoldFolder("split-٣"))
         }
     }
 
@@ -144,9 +156,85 @@ import TestSupport
             guard let manifest, !issues.contains(where: { $0.severity == .error }) else { continue }
             let written = manifest.table(relativeTo: directory).text
             let (again, _) = Manifest.parse(TSVTable(text: written), directory: directory)
-            #expect(again?.rows.map(\.participantID) == manifest.rows.map(\.participantID))
-            #expect(again?.rows.map(\.diagnosis) == manifest.rows.map(\.diagnosis))
-            #expect(again?.rows.map(\.age) == manifest.rows.map(\.age))
+            let withoutLines = { (rows: [ManifestRow]) in rows.map { row -> ManifestRow in var row = row; row.line = nil; return row } }
+            #expect(withoutLines(again?.rows ?? []) == withoutLines(manifest.rows), "\(text)")
+        }
+    }
+
+    @Test func symlinkedScanFilesKeepTheirNames() throws {
+        try withTemporaryDirectory { directory in
+            // As DataLad / git-annex lay out BIDS: the scan is a link into .git/annex.
+            let annexed = directory.appendingPathComponent("ds/.git/annex/objects/XX/MD5E-s1--abc.nii")
+            try Fixture.volume(annexed)
+            let scan = directory.appendingPathComponent("ds/sub-01/anat/sub-01_T1w.nii")
+            try FileManager.default.createDirectory(at: scan.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(at: scan, withDestinationURL: annexed)
+            let manifest = Manifest(directory: directory.appendingPathComponent("ds"),
+                                    rows: [ManifestRow(participantID: "sub-01", sessionID: "ses-M000", path: "sub-01/anat/sub-01_T1w.nii", diagnosis: .cn)])
+            let out = directory.appendingPathComponent("manifests/m.tsv")
+            try manifest.write(to: out)
+            let back = try Manifest(contentsOf: out)
+            #expect(back.rows[0].path == "../ds/sub-01/anat/sub-01_T1w.nii")
+            // Written in its own folder, the text is as written (the hash does not follow links).
+            #expect(manifest.table(relativeTo: manifest.directory).lines[0].fields[2] == "sub-01/anat/sub-01_T1w.nii")
+        }
+    }
+
+    @Test func pathsTSVCannotCarryAreRefused() throws {
+        try withTemporaryDirectory { directory in
+            let manifest = Manifest(directory: directory, rows: [
+                ManifestRow(participantID: "sub-01", sessionID: "ses-M000", path: "sub-01_acq-a\tb_T1w.nii.gz", diagnosis: .cn),
+            ])
+            let error = #expect(throws: CohortError.self) { try manifest.write(to: directory.appendingPathComponent("m.tsv")) }
+            #expect(error?.description.contains("tab or line break") == true)
+            #expect(!Fixture.exists(directory.appendingPathComponent("m.tsv")))
+        }
+    }
+
+    @Test func analyzeHeaderWithoutItsImageIsAnError() throws {
+        try withTemporaryDirectory { directory in
+            // A real Analyze 7.5 header from the volume fixtures, without its .img.
+            let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("Fixtures/Volumes/generated/anatomical_analyze75_be.hdr")
+            try FileManager.default.copyItem(at: fixture, to: directory.appendingPathComponent("a.hdr"))
+            let url = directory.appendingPathComponent("m.tsv")
+            try Fixture.write("participant_id\tsession_id\tpath\tdiagnosis\nsub-1\tses-1\ta.hdr\tCN\n", to: url)
+            let errors = ManifestValidator.validate(url).errors
+            #expect(errors.contains { $0.line == 2 && $0.message.contains("a.hdr") }, "\(errors)")
+        }
+    }
+
+    @Test func diagnosisWordsAreMappedOrAllListed() throws {
+        try withTemporaryDirectory { directory in
+            let root = directory.appendingPathComponent("bids")
+            for subject in ["sub-01", "sub-02", "sub-03", "sub-04"] {
+                try Fixture.touch(root.appendingPathComponent("\(subject)/ses-M000/anat/\(subject)_ses-M000_T1w.nii.gz"))
+            }
+            try Fixture.write(Fixture.tsv([
+                ["participant_id", "diagnosis", "group"],
+                ["sub-01", "n/a", "control"], ["sub-02", "n/a", "patient"], ["sub-03", "n/a", "control"], ["sub-04", "Dementia", "patient"],
+            ]), to: root.appendingPathComponent("participants.tsv"))
+            // The diagnosis column is chosen once (never a per-row fall-back to `group`); ADNI's words are known.
+            let byDiagnosis = try CohortImporter.fromBIDS(root)
+            #expect(byDiagnosis.manifest.rows.map(\.diagnosis) == [nil, nil, nil, .ad])
+            #expect(byDiagnosis.manifest.extraColumns == ["group"])
+            // Unknown words: one error listing them all, naming the file and column.
+            let error = #expect(throws: CohortError.self) { try CohortImporter.fromBIDS(root, labels: LabelOptions(column: "group")) }
+            let message = error?.description ?? ""
+            #expect(message.contains("participants.tsv") && message.contains("column group"), "\(message)")
+            #expect(message.contains("\"control\" (2 rows)") && message.contains("\"patient\" (2 rows)"), "\(message)")
+            // Mapped, they read.
+            let mapped = try CohortImporter.fromBIDS(root, labels: LabelOptions(column: "group", map: ["Control": "CN", "patient": "AD"]))
+            #expect(mapped.manifest.rows.map(\.diagnosis) == [.cn, .ad, .cn, .ad])
+            #expect(mapped.manifest.extraColumns == [], "the diagnosis column read is not carried again")
+            // A column no table has.
+            #expect(throws: CohortError.self) { try CohortImporter.fromBIDS(root, labels: LabelOptions(column: "dx_typo")) }
+            // A bad word from a sessions file names that file.
+            try Fixture.write("session_id\tgroup\nses-M000\tunknownword\n", to: root.appendingPathComponent("sub-01/sub-01_sessions.tsv"))
+            let sessionError = #expect(throws: CohortError.self) {
+                try CohortImporter.fromBIDS(root, labels: LabelOptions(column: "group", map: ["control": "CN", "patient": "AD"]))
+            }
+            #expect(sessionError?.description.contains("sub-01_sessions.tsv") == true, "\(String(describing: sessionError))")
         }
     }
 }

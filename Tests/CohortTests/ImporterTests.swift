@@ -163,9 +163,9 @@ func makeBIDS(_ root: URL, participants: Bool = true) throws {
 
             let badLabel = directory.appendingPathComponent("badlabel")
             try makeBIDS(badLabel)
-            try Fixture.write("participant_id\tdiagnosis\nsub-01\tDementia\n", to: badLabel.appendingPathComponent("participants.tsv"))
+            try Fixture.write("participant_id\tdiagnosis\nsub-01\tAlzheimer\n", to: badLabel.appendingPathComponent("participants.tsv"))
             let error3 = #expect(throws: CohortError.self) { try CohortImporter.fromBIDS(badLabel) }
-            #expect(error3?.description.contains("Dementia") == true, "\(String(describing: error3))")
+            #expect(error3?.description.contains("Alzheimer") == true, "\(String(describing: error3))")
         }
     }
 }

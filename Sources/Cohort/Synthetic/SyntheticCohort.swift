@@ -87,7 +87,7 @@ public enum SyntheticCohort {
             if fileManager.fileExists(atPath: directory.path) {
                 let contents = try fileManager.contentsOfDirectory(atPath: directory.path)
                 if !contents.isEmpty {
-                    guard contents.contains("synth.json") else {
+                    guard isOurRecipe(directory.appendingPathComponent("synth.json")) else {
                         throw CohortError.cannotWrite(path: directory.path,
                             reason: "the folder is not empty and holds no synthetic cohort (synth.json); choose a new --out")
                     }
@@ -104,14 +104,21 @@ public enum SyntheticCohort {
     }
 
     /// `synth.json`: the recipe, the generator's version and what the recipe makes.
+    struct Recipe: Codable {
+        var generator: String
+        var recipe: SyntheticCohortOptions
+        var participants_per_condition: [String: Int]
+        var scans: Int
+    }
+
+    /// Whether `url` is a `synth.json` this generator wrote.
+    private static func isOurRecipe(_ url: URL) -> Bool {
+        guard let data = try? Data(contentsOf: url) else { return false }
+        return (try? JSONDecoder().decode(Recipe.self, from: data)) != nil
+    }
+
     private static func writeRecipe(_ participants: [SyntheticParticipant], options: SyntheticCohortOptions,
                                     to directory: URL, generator: String) throws(CohortError) {
-        struct Recipe: Encodable {
-            var generator: String
-            var recipe: SyntheticCohortOptions
-            var participants_per_condition: [String: Int]
-            var scans: Int
-        }
         var perCondition: [String: Int] = [:]
         for participant in participants { perCondition[participant.condition.rawValue, default: 0] += 1 }
         try writeJSON(Recipe(generator: generator, recipe: options, participants_per_condition: perCondition,
