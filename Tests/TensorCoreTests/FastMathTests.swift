@@ -28,3 +28,37 @@ import TensorCore
     #expect(FastMath.sigmoid(-.infinity) == 0 && FastMath.sigmoid(.infinity) == 1)
     #expect(FastMath.sigmoid(-200) == 0 && FastMath.sigmoid(200) == 1)
 }
+
+@Test func portableSinAndCosMatchTheDoublePrecisionLibrary() {
+    var worst = 0.0
+    var x: Float = -200
+    while x <= 200 {
+        worst = max(worst, abs(Double(FastMath.sin(x)) - Foundation.sin(Double(x))))
+        worst = max(worst, abs(Double(FastMath.cos(x)) - Foundation.cos(Double(x))))
+        x += 0.00731
+    }
+    #expect(worst < 1e-6, "worst absolute error \(worst)")
+    // sinCos shares the reduction and gives the same bits as the two calls.
+    for x: Float in stride(from: -20, through: 20, by: 0.0173) {
+        let (sine, cosine) = FastMath.sinCos(x)
+        #expect(sine == FastMath.sin(x) && cosine == FastMath.cos(x), "x = \(x)")
+    }
+    #expect(FastMath.sin(0) == 0 && FastMath.cos(0) == 1)
+    #expect(FastMath.sin(-1.25) == -FastMath.sin(1.25) && FastMath.cos(-1.25) == FastMath.cos(1.25))
+}
+
+@Test func portableLogAndCubeRootMatchTheDoublePrecisionLibrary() {
+    var worstLog = 0.0, worstCbrt = 0.0
+    var x: Float = 1e-30
+    while x < 1e30 {
+        let log = Foundation.log(Double(x))
+        worstLog = max(worstLog, abs(Double(FastMath.log(x)) - log) / max(1, abs(log)))
+        let cbrt = Foundation.cbrt(Double(x))
+        worstCbrt = max(worstCbrt, abs(Double(FastMath.cbrt(x)) - cbrt) / cbrt)
+        x *= 1.0137
+    }
+    #expect(worstLog < 2e-7, "worst log error \(worstLog)")
+    #expect(worstCbrt < 1e-6, "worst cbrt error \(worstCbrt)")
+    #expect(FastMath.log(1) == 0)
+    #expect(FastMath.log(0).isNaN && FastMath.log(-1).isNaN && FastMath.log(.infinity).isNaN && FastMath.log(.nan).isNaN)
+}

@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 
 /// A point or vector in millimetres.
 struct Vec3: Sendable, Equatable {
@@ -30,7 +31,9 @@ struct Mat3: Sendable, Equatable {
 
     /// Rotation by `angles` (radians) about x, then y, then z.
     static func rotation(_ angles: Vec3) -> Mat3 {
-        let (cx, sx, cy, sy, cz, sz) = (cos(angles.x), sin(angles.x), cos(angles.y), sin(angles.y), cos(angles.z), sin(angles.z))
+        let (cx, sx) = (FastMath.cos(angles.x), FastMath.sin(angles.x))
+        let (cy, sy) = (FastMath.cos(angles.y), FastMath.sin(angles.y))
+        let (cz, sz) = (FastMath.cos(angles.z), FastMath.sin(angles.z))
         let rx = Mat3(r0: Vec3(x: 1, y: 0, z: 0), r1: Vec3(x: 0, y: cx, z: -sx), r2: Vec3(x: 0, y: sx, z: cx))
         let ry = Mat3(r0: Vec3(x: cy, y: 0, z: sy), r1: Vec3(x: 0, y: 1, z: 0), r2: Vec3(x: -sy, y: 0, z: cy))
         let rz = Mat3(r0: Vec3(x: cz, y: -sz, z: 0), r1: Vec3(x: sz, y: cz, z: 0), r2: Vec3(x: 0, y: 0, z: 1))
@@ -59,7 +62,7 @@ struct Ellipsoid: Sendable {
     /// The same ellipsoid with its volume multiplied by `factor` (radii by its cube root).
     func scaledVolume(_ factor: Float) -> Ellipsoid {
         var copy = self
-        copy.radii = cbrt(max(factor, 1e-3)) * radii
+        copy.radii = FastMath.cbrt(max(factor, 1e-3)) * radii
         return copy
     }
 
@@ -67,7 +70,7 @@ struct Ellipsoid: Sendable {
     /// ellipsoids scaled about one pivot keeps its shape, so its union's volume scales exactly.
     func scaledVolume(_ factor: Float, about pivot: Vec3) -> Ellipsoid {
         var copy = scaledVolume(factor)
-        copy.centre = pivot + cbrt(max(factor, 1e-3)) * (centre - pivot)
+        copy.centre = pivot + FastMath.cbrt(max(factor, 1e-3)) * (centre - pivot)
         return copy
     }
 
@@ -100,8 +103,9 @@ struct WaveField: Sendable {
         for m in 0..<vectors.count {
             let k = vectors[m]
             let angle = k.dot(p) + phases[m]
-            value += amplitudes[m] * sin(angle)
-            gradient = gradient + (amplitudes[m] * cos(angle)) * k
+            let (sine, cosine) = FastMath.sinCos(angle)
+            value += amplitudes[m] * sine
+            gradient = gradient + (amplitudes[m] * cosine) * k
         }
         return (value, gradient.length)
     }
@@ -109,7 +113,7 @@ struct WaveField: Sendable {
     @inline(__always)
     func value(_ p: Vec3) -> Float {
         var value: Float = 0
-        for m in 0..<vectors.count { value += amplitudes[m] * sin(vectors[m].dot(p) + phases[m]) }
+        for m in 0..<vectors.count { value += amplitudes[m] * FastMath.sin(vectors[m].dot(p) + phases[m]) }
         return value
     }
 }
@@ -193,7 +197,7 @@ struct Anatomy: Sendable {
             var weight: Float = 0
             for centre in medialTemporalCentres {
                 let d = p - centre
-                weight = max(weight, exp(-d.dot(d) / (2 * 16 * 16)))
+                weight = max(weight, FastMath.exp(-d.dot(d) / (2 * 16 * 16)))
             }
             lost += medialTemporalThinning * weight
         }

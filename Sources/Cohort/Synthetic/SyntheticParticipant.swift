@@ -57,23 +57,23 @@ extension SyntheticParticipant {
             var traits = Xoshiro256StarStar(seed: options.seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(index + 1))
             let condition = conditions[index]
             let level: Double = [0, 0.5, 1][condition.severity]
-            let severity = level == 0 ? 0 : options.effect * level * clamp(1 + 0.2 * Double(traits.nextStandardNormal()), 0.4, 1.6)
-            let age = clamp(73 + 6 * Double(traits.nextStandardNormal()), 55, 92)
+            let severity = level == 0 ? 0 : options.effect * level * clamp(1 + 0.2 * Double(traits.portableNormal()), 0.4, 1.6)
+            let age = clamp(73 + 6 * Double(traits.portableNormal()), 55, 92)
             let sex = traits.nextUnitDouble() < 0.5 ? "F" : "M"
             let site = String(UnicodeScalar(UInt8(65 + Int(traits.next() % UInt64(options.sites)))))
-            let size = Float(clamp(1 + 0.035 * Double(traits.nextStandardNormal()), 0.92, 1.07))
-            let aspect = (0..<3).map { _ in Float(clamp(1 + 0.02 * Double(traits.nextStandardNormal()), 0.95, 1.05)) }
+            let size = Float(clamp(1 + 0.035 * Double(traits.portableNormal()), 0.92, 1.07))
+            let aspect = (0..<3).map { _ in Float(clamp(1 + 0.02 * Double(traits.portableNormal()), 0.95, 1.05)) }
             var participant = SyntheticParticipant(
                 id: "sub-" + String(repeating: "0", count: max(0, width - String(index + 1).count)) + String(index + 1),
                 condition: condition, isLabeled: !unlabeled[index], sex: sex, site: "site-" + site,
                 baselineAge: age, severity: severity, sessions: [],
                 headScale: Vec3(x: size * aspect[0], y: size * aspect[1], z: size * aspect[2]),
                 brainShapePhases: (0..<4).map { _ in Float(traits.nextUnitDouble() * 2 * .pi) },
-                sulcalPhaseJitter: (0..<12).map { _ in 0.6 * traits.nextStandardNormal() },
-                hippocampusFactor: Float(clamp(1 + 0.08 * Double(traits.nextStandardNormal()), 0.75, 1.25)),
-                ventricleFactor: Float(exp(0.25 * Double(traits.nextStandardNormal()))),
-                thicknessFactor: Float(clamp(1 + 0.05 * Double(traits.nextStandardNormal()), 0.85, 1.15)),
-                deepGreyFactor: Float(clamp(1 + 0.06 * Double(traits.nextStandardNormal()), 0.85, 1.15)))
+                sulcalPhaseJitter: (0..<12).map { _ in 0.6 * traits.portableNormal() },
+                hippocampusFactor: Float(clamp(1 + 0.08 * Double(traits.portableNormal()), 0.75, 1.25)),
+                ventricleFactor: FastMath.exp(0.25 * traits.portableNormal()),
+                thicknessFactor: Float(clamp(1 + 0.05 * Double(traits.portableNormal()), 0.85, 1.15)),
+                deepGreyFactor: Float(clamp(1 + 0.06 * Double(traits.portableNormal()), 0.85, 1.15)))
             let sessionMonths = twoSessions[index] ? [0, 12] : [0]
             participant.sessions = sessionMonths.map { months in
                 // Progression over a year: MCI and AD worsen, CN only ages.
@@ -91,7 +91,7 @@ extension SyntheticParticipant {
     /// MMSE and CDR consistent with the condition (MMSE lower with severity).
     private static func clinicalScores(_ condition: Diagnosis, severity: Double, effect: Double,
                                        _ random: inout Xoshiro256StarStar) -> (Double, Double) {
-        let noise = Double(random.nextStandardNormal())
+        let noise = Double(random.portableNormal())
         switch condition {
         case .cn: return (clamp((29.2 + 0.8 * noise).rounded(), 26, 30), 0)
         case .mci: return (clamp((27 + 1.5 * noise).rounded(), 22, 30), 0.5)
@@ -131,3 +131,13 @@ extension SyntheticParticipant {
 }
 
 func clamp<T: Comparable>(_ value: T, _ low: T, _ high: T) -> T { min(max(value, low), high) }
+
+extension Xoshiro256StarStar {
+    /// A standard normal draw (Box-Muller) computed with `FastMath`'s portable log and cos, so
+    /// that a synthetic cohort is the same bits on every machine, not only on this one.
+    mutating func portableNormal() -> Float {
+        let u1 = (Float(next() >> 40) + 0.5) * (1.0 / 16_777_216.0)
+        let u2 = Float(next() >> 40) * (1.0 / 16_777_216.0)
+        return (-2 * FastMath.log(u1)).squareRoot() * FastMath.cos(2 * .pi * u2)
+    }
+}

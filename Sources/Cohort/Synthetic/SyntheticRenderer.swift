@@ -56,7 +56,7 @@ struct SyntheticRenderer: Sendable {
         var vectors: [Vec3] = []
         var phases: [Float] = []
         for _ in 0..<12 {
-            var direction = Vec3(x: random.nextStandardNormal(), y: random.nextStandardNormal(), z: random.nextStandardNormal())
+            var direction = Vec3(x: random.portableNormal(), y: random.portableNormal(), z: random.portableNormal())
             direction = (1 / max(direction.length, 1e-3)) * direction
             let wavelength = 16 + 8 * random.nextUnitFloat()
             vectors.append((2 * .pi / wavelength) * direction)
@@ -149,14 +149,14 @@ struct SyntheticRenderer: Sendable {
 
         // Intensities: site scale and contrast, per-scan jitter.
         let siteIndex = Float(participant.site.unicodeScalars.last.map { Int($0.value) - 65 } ?? 0)
-        let whiteMatter = 700 * (1 + 0.15 * sin(1.7 * siteIndex + 0.3))
+        let whiteMatter = 700 * (1 + 0.15 * FastMath.sin(1.7 * siteIndex + 0.3))
         var table = [Float](repeating: 0, count: Tissue.allCases.count)
         for tissue in Tissue.allCases {
             var relative = tissue.relativeT1
-            if tissue == .corticalGreyMatter || tissue == .hippocampus || tissue == .deepGreyMatter { relative += 0.03 * cos(2.3 * siteIndex) }
+            if tissue == .corticalGreyMatter || tissue == .hippocampus || tissue == .deepGreyMatter { relative += 0.03 * FastMath.cos(2.3 * siteIndex) }
             table[Int(tissue.rawValue)] = whiteMatter * relative * (1 + 0.03 * clampedNormal(&random, 1, 3))
         }
-        let sigma = Float(options.noise) * whiteMatter * (1 + 0.25 * sin(0.9 * siteIndex + 1))
+        let sigma = Float(options.noise) * whiteMatter * (1 + 0.25 * FastMath.sin(0.9 * siteIndex + 1))
         let bias = (0..<9).map { _ in Float(options.biasField) / 3 * clampedNormal(&random, 1, 3) }
         let noiseSeed = random.next()
 
@@ -201,7 +201,7 @@ struct SyntheticRenderer: Sendable {
                             exponent += bias[6] * p.x * p.y + bias[7] * p.x * p.z + bias[8] * p.y * p.z
                             let index = (i * ny + j) * nz + k
                             let (n1, n2) = Self.normalPair(noiseSeed, index)
-                            let real = out[index] * exp(exponent) + sigma * n1
+                            let real = out[index] * FastMath.exp(exponent) + sigma * n1
                             let imaginary = sigma * n2
                             out[index] = min(32767, (real * real + imaginary * imaginary).squareRoot().rounded())
                         }
@@ -260,14 +260,15 @@ struct SyntheticRenderer: Sendable {
         let bits = mixer.next()
         let u1 = (Float(bits >> 40) + 0.5) * (1.0 / 16_777_216.0)
         let u2 = Float((bits >> 8) & 0xFF_FFFF) * (1.0 / 16_777_216.0)
-        let radius = (-2 * log(u1)).squareRoot()
-        return (radius * cos(2 * .pi * u2), radius * sin(2 * .pi * u2))
+        let radius = (-2 * FastMath.log(u1)).squareRoot()
+        let (sine, cosine) = FastMath.sinCos(2 * .pi * u2)
+        return (radius * cosine, radius * sine)
     }
 }
 
 /// A normal draw with standard deviation `sd`, clamped to +-`limit`.
 func clampedNormal(_ random: inout Xoshiro256StarStar, _ sd: Float, _ limit: Float) -> Float {
-    clamp(sd * random.nextStandardNormal(), -limit, limit)
+    clamp(sd * random.portableNormal(), -limit, limit)
 }
 
 extension Array where Element == Double {
