@@ -71,34 +71,8 @@ public enum FastMath {
         return ((2.443_315_7e-5 * z - 1.388_731_6e-3) * z + 4.166_664_6e-2) * z * z - 0.5 * z + 1
     }
 
-    /// sin x (absolute error below 1e-6 for |x| <= 8192; beyond, the reduction loses accuracy).
-    @inlinable
-    public static func sin(_ x: Float) -> Float {
-        var (r, octant) = reduceQuarterPi(x)
-        var negative = x < 0
-        if octant > 3 {
-            negative.toggle()
-            octant -= 4
-        }
-        let y = octant == 1 || octant == 2 ? cosPolynomial(r) : sinPolynomial(r)
-        return negative ? -y : y
-    }
-
-    /// cos x (absolute error below 1e-6 for |x| <= 8192).
-    @inlinable
-    public static func cos(_ x: Float) -> Float {
-        var (r, octant) = reduceQuarterPi(x)
-        var negative = false
-        if octant > 3 {
-            negative.toggle()
-            octant -= 4
-        }
-        if octant > 1 { negative.toggle() }
-        let y = octant == 1 || octant == 2 ? sinPolynomial(r) : cosPolynomial(r)
-        return negative ? -y : y
-    }
-
-    /// sin x and cos x with one range reduction.
+    /// sin x and cos x with one range reduction (absolute error below 1e-6 for |x| <= 8192;
+    /// beyond, the reduction loses accuracy).
     @inlinable
     public static func sinCos(_ x: Float) -> (sin: Float, cos: Float) {
         var (r, octant) = reduceQuarterPi(x)
@@ -114,6 +88,14 @@ public enum FastMath {
         let sine = swapped ? c : s, cosine = swapped ? s : c
         return (negativeSin ? -sine : sine, negativeCos ? -cosine : cosine)
     }
+
+    /// sin x (see `sinCos`).
+    @inlinable
+    public static func sin(_ x: Float) -> Float { sinCos(x).sin }
+
+    /// cos x (see `sinCos`).
+    @inlinable
+    public static func cos(_ x: Float) -> Float { sinCos(x).cos }
 
     /// Natural logarithm of a positive normal float (Cephes' `logf`; relative error below
     /// 2e-7). Zero, negative, subnormal and non-finite inputs give NaN.

@@ -38,11 +38,6 @@ import TensorCore
         x += 0.00731
     }
     #expect(worst < 1e-6, "worst absolute error \(worst)")
-    // sinCos shares the reduction and gives the same bits as the two calls.
-    for x: Float in stride(from: -20, through: 20, by: 0.0173) {
-        let (sine, cosine) = FastMath.sinCos(x)
-        #expect(sine == FastMath.sin(x) && cosine == FastMath.cos(x), "x = \(x)")
-    }
     #expect(FastMath.sin(0) == 0 && FastMath.cos(0) == 1)
     #expect(FastMath.sin(-1.25) == -FastMath.sin(1.25) && FastMath.cos(-1.25) == FastMath.cos(1.25))
 }
