@@ -89,6 +89,7 @@ public enum CohortImporter {
     /// acquisitions) the first in name order is used and the others noted.
     public static func fromBIDS(_ root: URL, labels: LabelOptions = LabelOptions()) throws(CohortError) -> ImportResult {
         let root = root.standardizedFileURL
+        let relative = RelativePaths(from: root)
         var notes: [String] = []
         var reader = LabelReader(labels)
         let participantsURL = root.appendingPathComponent("participants.tsv")
@@ -142,7 +143,7 @@ public enum CohortImporter {
                 info.merge(sessionValues) { _, session in session }
                 let labelSource = reader.column.map { sessionValues[$0] != nil } == true ? sessionsURL : participantsURL
                 info["diagnosis"] = reader.diagnosis(info, file: labelSource.path)
-                let path = relativePath(of: anat.appendingPathComponent(image), from: root)
+                let path = relative.path(of: anat.appendingPathComponent(image))
                 rows.append(try row(participant: participant, session: session, path: path, info: info,
                                     extraColumns: extraColumns, source: labelSource.path))
             }
@@ -167,6 +168,7 @@ public enum CohortImporter {
     public static func fromCAPS(_ root: URL, labels: URL? = nil, uncropped: Bool = false,
                                 labelOptions: LabelOptions = LabelOptions()) throws(CohortError) -> ImportResult {
         let root = root.standardizedFileURL
+        let relative = RelativePaths(from: root)
         var reader = LabelReader(labelOptions)
         let subjectsFolder = root.appendingPathComponent("subjects")
         var notes: [String] = []
@@ -211,7 +213,7 @@ public enum CohortImporter {
                     if info.isEmpty { notes.append("\(participant) \(session) has no row in the labels TSV: unlabelled") }
                     info["diagnosis"] = reader.diagnosis(info, file: labels.path)
                 }
-                let path = relativePath(of: folder.appendingPathComponent(image), from: root)
+                let path = relative.path(of: folder.appendingPathComponent(image))
                 rows.append(try row(participant: participant, session: session, path: path, info: info,
                                     extraColumns: extraColumns, source: labels?.path ?? root.path))
             }
@@ -252,6 +254,7 @@ public enum CohortImporter {
     public static func fromOASIS(_ root: URL, clinical: URL, image: OASISImage = .masked,
                                  missingCDR: MissingCDR = .unlabeled) throws(CohortError) -> ImportResult {
         let root = root.standardizedFileURL
+        let relative = RelativePaths(from: root)
         var notes: [String] = []
         let text: String
         do { text = try String(contentsOf: clinical, encoding: .utf8) } catch {
@@ -316,10 +319,10 @@ public enum CohortImporter {
                 }
             }
             info["diagnosis"] = diagnosis
-            var row = try row(participant: participant, session: session, path: relativePath(of: path, from: root),
+            var row = try row(participant: participant, session: session, path: relative.path(of: path),
                               info: info, extraColumns: extraColumns, source: clinical.path)
             if image != .raw, let segmentation = try oasisSegmentation(folder) {
-                row.labelPath = relativePath(of: segmentation, from: root)
+                row.labelPath = relative.path(of: segmentation)
             }
             rows.append(row)
         }

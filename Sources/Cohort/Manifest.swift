@@ -234,9 +234,12 @@ public struct Manifest: Sendable, Equatable {
     /// A manifest path resolved against the manifest's folder.
     /// `..` is taken from the folder's physical location (symbolic links resolved), as the
     /// system does when it opens the file.
-    public func url(for path: String) -> URL {
+    public func url(for path: String) -> URL { Self.resolve(path, in: physicalPath(directory)) }
+
+    /// `path` resolved against a folder whose symbolic links are already resolved.
+    private static func resolve(_ path: String, in physicalDirectory: URL) -> URL {
         path.hasPrefix("/") ? URL(fileURLWithPath: path).standardizedFileURL
-            : URL(fileURLWithPath: physicalPath(directory).path + "/" + path).standardizedFileURL
+            : URL(fileURLWithPath: physicalDirectory.path + "/" + path).standardizedFileURL
     }
 
     // MARK: Selection
@@ -267,11 +270,14 @@ public struct Manifest: Sendable, Equatable {
     /// still points at the same files; with `nil`, every path is made absolute.
     public func table(relativeTo outputDirectory: URL?) -> TSVTable {
         let base = outputDirectory?.standardizedFileURL
+        // Symbolic links resolved once per table, not once per path.
+        let physicalDirectory = physicalPath(directory)
+        let relative = base.map { RelativePaths(from: $0) }
         func rebase(_ path: String) -> String {
-            guard let base else { return url(for: path).path }
+            guard let base, let relative else { return Self.resolve(path, in: physicalDirectory).path }
             // Same folder (or an absolute path): as written, whatever the disk holds.
             if path.hasPrefix("/") || base.path == directory.path { return path }
-            return relativePath(of: url(for: path), from: base)
+            return relative.path(of: Self.resolve(path, in: physicalDirectory))
         }
         let lines = rows.enumerated().map { index, row in
             TSVTable.Line(number: index + 2, fields: columns.map { column in
@@ -348,19 +354,24 @@ func physicalPath(_ url: URL) -> URL {
     return missing.reduce(existing.resolvingSymlinksInPath()) { $0.appendingPathComponent($1) }
 }
 
-/// `target` expressed relative to the folder `base`, with `..` where needed:
-/// `relativePath(of: /a/b/c.nii, from: /a/d)` is `../b/c.nii`. Symbolic links in the folders
-/// are resolved first, because the system resolves `..` from a folder's physical location.
-func relativePath(of target: URL, from base: URL) -> String {
-    // The file itself stays as named (a link to annexed content, half of a .hdr/.img pair).
-    let targetParts = physicalPath(target.deletingLastPathComponent()).pathComponents + [target.lastPathComponent]
-    let baseParts = physicalPath(base).pathComponents
-    var common = 0
-    // Byte-wise: file systems tell NFC from NFD spellings that Swift's == calls equal.
-    while common < min(targetParts.count - 1, baseParts.count),
-          targetParts[common].utf8.elementsEqual(baseParts[common].utf8) { common += 1 }
-    let ups = Array(repeating: "..", count: baseParts.count - common)
-    return (ups + targetParts[common...]).joined(separator: "/")
+/// Files expressed relative to one folder, with `..` where needed: from `/a/d`, `/a/b/c.nii`
+/// is `../b/c.nii`. Symbolic links in the folders are resolved first (the base's once),
+/// because the system resolves `..` from a folder's physical location.
+struct RelativePaths {
+    private let baseParts: [String]
+
+    init(from base: URL) { baseParts = physicalPath(base).pathComponents }
+
+    func path(of target: URL) -> String {
+        // The file itself stays as named (a link to annexed content, half of a .hdr/.img pair).
+        let targetParts = physicalPath(target.deletingLastPathComponent()).pathComponents + [target.lastPathComponent]
+        var common = 0
+        // Byte-wise: file systems tell NFC from NFD spellings that Swift's == calls equal.
+        while common < min(targetParts.count - 1, baseParts.count),
+              targetParts[common].utf8.elementsEqual(baseParts[common].utf8) { common += 1 }
+        let ups = Array(repeating: "..", count: baseParts.count - common)
+        return (ups + targetParts[common...]).joined(separator: "/")
+    }
 }
 
 /// Hex SHA-256 digests for provenance records.

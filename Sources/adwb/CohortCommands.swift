@@ -166,9 +166,7 @@ struct ValidateManifestCommand: ParsableCommand {
             let report = Report(manifest: manifest, valid: validation.isValid, rows: validation.manifest?.rows.count ?? 0,
                                 participants_per_class: Dictionary(uniqueKeysWithValues: validation.participantsPerClass.map { ($0.key.rawValue, $0.value) }),
                                 issues: validation.issues)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSONLine(report)
         } else {
             for issue in validation.issues {
                 print(manifest + (issue.line.map { ":\($0)" } ?? "") + ": \(issue.severity.rawValue): \(issue.message)")
@@ -203,9 +201,7 @@ struct SummaryManifestCommand: ParsableCommand {
     func run() throws {
         let summary = CohortSummary(try Manifest(contentsOf: URL(fileURLWithPath: manifest)))
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            try printJSONLine(summary)
         } else {
             print(summary.text, terminator: "")
         }

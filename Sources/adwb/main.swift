@@ -18,6 +18,13 @@ enum ADWorkbenchVersion {
     static let string = "0.1.0"
 }
 
+/// Prints `value` as one line of JSON with sorted keys (stable for scripts and diffs).
+func printJSONLine<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
 /// Options every compute command shares.
 struct ComputeOptions: ParsableArguments {
     @Option(help: "Worker threads for our kernels and OpenBLAS (default: the cores available).")
@@ -68,9 +75,7 @@ struct BenchCommand: ParsableCommand {
         }
         if report.kernels.isEmpty && report.skipped == nil { throw ValidationError("no kernel matches \(filters); see `adwb bench --list`") }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSONLine(report)
         } else {
             print("threads: \(report.threads)   peak RSS: \(report.peak_rss_mb) MiB")
             print("kernel".padding(toLength: 22, withPad: " ", startingAt: 0) + "      ms            rate  runs"
