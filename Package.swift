@@ -12,12 +12,16 @@ let package = Package(
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
         .library(name: "VolumeIO", targets: ["VolumeIO"]),
         .library(name: "Cohort", targets: ["Cohort"]),
+        .library(name: "Patches", targets: ["Patches"]),
+        .library(name: "Autoencoders", targets: ["Autoencoders"]),
     ],
     dependencies: [
         // Command-line parsing for the `adwb` tool (subcommands, options, validation).
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // SHA-256 for provenance (manifest hashes recorded by every run); BoringSSL-backed on Linux.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // YAML for `adwb pretrain --config` (JSON needs nothing extra).
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // MARK: Native libraries (no stable API; only TensorCore imports it)
@@ -34,10 +38,13 @@ let package = Package(
         .target(name: "NeuralNet", dependencies: ["TensorCore"]),
         .target(name: "VolumeIO", dependencies: ["TensorCore", "CZlib"]),
         .target(name: "Cohort", dependencies: ["TensorCore", "VolumeIO", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort"]),
+        .target(name: "Patches", dependencies: ["TensorCore", "VolumeIO"]),
+        .target(name: "Autoencoders", dependencies: ["TensorCore", "NeuralNet", "Patches", "Cohort", "Yams"]),
+        .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders"]),
         .executableTarget(
             name: "adwb",
             dependencies: [
+                "Autoencoders",
                 "Benchmarks",
                 "Cohort",
                 "VolumeIO",
@@ -51,6 +58,8 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
         .testTarget(name: "VolumeIOTests", dependencies: ["VolumeIO", "TestSupport"]),
         .testTarget(name: "CohortTests", dependencies: ["Cohort", "VolumeIO", "TestSupport"]),
+        .testTarget(name: "PatchesTests", dependencies: ["Patches", "Cohort", "VolumeIO", "TestSupport"]),
+        .testTarget(name: "AutoencodersTests", dependencies: ["Autoencoders", "Patches", "Cohort", "NeuralNet", "TestSupport"]),
         .testTarget(name: "AdwbTests", dependencies: ["adwb", "Benchmarks"]),
     ]
 )

@@ -163,6 +163,13 @@ public enum Checkpoint {
     @discardableResult
     public static func load(_ model: any Layer, from url: URL) throws -> [String: String] {
         let (tensors, metadata) = try SafeTensors.read(from: url)
+        try load(model, tensors: tensors, path: url.path)
+        return metadata
+    }
+
+    /// Loads state into `model` from decoded tensors (see `load(_:from:)`); `path` names
+    /// their file in errors.
+    public static func load(_ model: any Layer, tensors: [String: SafeTensors.Value], path: String) throws {
         var unused = Set(tensors.keys)
         var problems: [String] = []
         var assignments: [() -> Void] = []
@@ -184,10 +191,9 @@ public enum Checkpoint {
         }
         problems += unused.sorted().map { "unexpected '\($0)'" }
         guard problems.isEmpty else {
-            throw NeuralNetError.stateMismatch("\(url.path): checkpoint does not fit the model: \(problems.joined(separator: ", "))")
+            throw NeuralNetError.stateMismatch("\(path): checkpoint does not fit the model: \(problems.joined(separator: ", "))")
         }
         for assign in assignments { assign() }
-        return metadata
     }
 
     /// Writes an optimiser's state; its step count goes in the metadata as `step`.

@@ -79,3 +79,32 @@ public final class Sequential: Layer {
         }
     }
 }
+
+/// An autoencoder's two halves as one layer: `decoder(encoder(x))`, with state under
+/// `encoder.*` and `decoder.*` (the names of a PyTorch module with those two attributes).
+public final class EncoderDecoder: Layer {
+    public let encoder: any Layer
+    public let decoder: any Layer
+
+    public init(encoder: any Layer, decoder: any Layer) {
+        self.encoder = encoder
+        self.decoder = decoder
+    }
+
+    public func forward(_ input: Tensor, mode: Mode) throws -> Tensor {
+        try decoder.forward(try encoder.forward(input, mode: mode), mode: mode)
+    }
+
+    public func backward(_ gradOutput: Tensor) throws -> Tensor {
+        try encoder.backward(try decoder.backward(gradOutput))
+    }
+
+    public func accumulateParameterGradients(_ gradOutput: Tensor) throws {
+        try encoder.accumulateParameterGradients(try decoder.backward(gradOutput))
+    }
+
+    public func visitState(prefix: String, _ visit: (String, StateEntry) -> Void) {
+        encoder.visitState(prefix: joinPath(prefix, "encoder"), visit)
+        decoder.visitState(prefix: joinPath(prefix, "decoder"), visit)
+    }
+}

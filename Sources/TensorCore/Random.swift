@@ -69,3 +69,24 @@ extension RandomNumberGenerator {
     }
 }
 
+
+extension SplitMix64 {
+    /// A seed for one independent stream, named by a path of integers under a root seed
+    /// (for example `(seed, epoch, scan)`): each step mixes one more value through SplitMix64,
+    /// so different paths give unrelated streams and the same path always the same one.
+    public static func derive(_ seed: UInt64, _ path: UInt64...) -> UInt64 {
+        var mixer = SplitMix64(seed: seed)
+        for value in path { mixer = SplitMix64(seed: mixer.next() ^ value) }
+        return mixer.next()
+    }
+}
+
+extension RandomNumberGenerator {
+    /// Uniform in `0..<bound` by a widening multiply (Lemire 2019, without the rejection
+    /// step: its bias is below `bound / 2^64`), the same on every platform and Swift version.
+    @inlinable
+    public mutating func nextIndex(below bound: Int) -> Int {
+        precondition(bound > 0, "nextIndex(below:) needs a positive bound, got \(bound)")
+        return Int(truncatingIfNeeded: next().multipliedFullWidth(by: UInt64(bound)).high)
+    }
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Autoencoders
 import Benchmarks
 import Foundation
 import TensorCore
@@ -10,12 +11,12 @@ struct ADWorkbench: ParsableCommand {
         commandName: "adwb",
         abstract: "Autoencoder feature learning and classical ML for Alzheimer's disease research on 3-D brain scans.",
         version: ADWorkbenchVersion.string,
-        subcommands: [SynthCommand.self, ManifestCommand.self, InfoCommand.self, ConvertCommand.self, BenchCommand.self, VersionCommand.self]
+        subcommands: [SynthCommand.self, ManifestCommand.self, InfoCommand.self, ConvertCommand.self, PretrainCommand.self, BenchCommand.self, VersionCommand.self]
     )
 }
 
 enum ADWorkbenchVersion {
-    static let string = "0.1.0"
+    static let string = Pretraining.version
 }
 
 /// Prints `value` as one line of JSON with sorted keys (stable for scripts and diffs).
