@@ -70,6 +70,10 @@ public final class PatchStream {
 
     deinit { shared.cancel() }
 
+    /// The most patches that were ever cut and waiting in the queue at once (the memory the
+    /// stream holds beyond the minibatch being assembled and the block it comes from).
+    public var peakQueuedPatches: Int { shared.peakQueuedPatches }
+
     /// The next minibatch, or `nil` at the end of the epoch.
     /// - Throws: `PatchError` from the scan a block needed (the stream is finished then).
     public func next() throws(PatchError) -> PatchBatch? {
@@ -112,6 +116,8 @@ public final class PatchStream {
         private var nextToTake: Int
         private var results: [Int: Result<PatchBlock, PatchError>] = [:]
         private var cancelled = false
+        private var queuedPatches = 0
+        private var peak = 0
 
         init(plan: [[PatchSampler.Visit]], start: Int, depth: Int) {
             blockCount = plan.count
@@ -129,9 +135,17 @@ public final class PatchStream {
             return nextToClaim - 1
         }
 
+        var peakQueuedPatches: Int {
+            condition.lock()
+            defer { condition.unlock() }
+            return peak
+        }
+
         func deliver(_ index: Int, _ result: Result<PatchBlock, PatchError>) {
             condition.lock()
             results[index] = result
+            queuedPatches += (try? result.get().origins.count) ?? 0
+            peak = max(peak, queuedPatches)
             condition.broadcast()
             condition.unlock()
         }
@@ -143,7 +157,9 @@ public final class PatchStream {
             while results[index] == nil { condition.wait() }
             nextToTake = index + 1
             condition.broadcast()
-            return results.removeValue(forKey: index)!
+            let result = results.removeValue(forKey: index)!
+            queuedPatches -= (try? result.get().origins.count) ?? 0
+            return result
         }
 
         func cancel() {

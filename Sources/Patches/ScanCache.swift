@@ -14,8 +14,7 @@ public final class ScanCache: @unchecked Sendable {
     private var loading: Set<Int> = []
     private var clock = 0
     private var bytes = 0
-    /// Loads performed so far (for tests and logs).
-    public private(set) var loads = 0
+    private var loadCount = 0
 
     /// - Parameter megabytes: the budget in MB (10⁶ bytes); at least one scan is always kept.
     public init(sources: [ScanSource], options: PatchSamplingOptions, megabytes: Int) {
@@ -45,7 +44,7 @@ public final class ScanCache: @unchecked Sendable {
         condition.lock()
         defer { condition.broadcast(); condition.unlock() }
         loading.remove(index)
-        loads += 1
+        loadCount += 1
         let scan: PreparedScan
         switch result {
         case let .success(s): scan = s
@@ -97,6 +96,13 @@ public final class ScanCache: @unchecked Sendable {
         }
         group.wait()
         return failures
+    }
+
+    /// Scan loads performed so far (a scan evicted and needed again counts twice).
+    public var loads: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return loadCount
     }
 
     /// Bytes of prepared scans held now.
