@@ -8,15 +8,17 @@ import Yams
 /// defaults. Unknown keys are errors (a misspelt option must not be silently ignored).
 /// A `provenance` section, as in a run's own `config.json`, is ignored, so a finished run's
 /// configuration can be given back to `--config` to repeat it.
+///
+/// Files are read as YAML (JSON is YAML) into a node tree and merged over the defaults'
+/// tree node by node, so every scalar keeps its text until it is decoded into its field:
+/// `1e-3` is a number, `true` a flag, and a 64-bit seed keeps all its digits.
 public enum ConfigFile {
     /// The resolved configuration: defaults of `model` or `preset` (arguments win over the
     /// file's `model:` and `preset:`), then the file's values.
     public static func resolve(model: ModelKind?, preset: String?, file: URL?) throws(PretrainError) -> PretrainConfig {
-        var tree: [String: Any] = [:]
-        let path = file?.path ?? "<options>"
-        if let file { tree = try read(file) }
-        tree["provenance"] = nil
-        let presetName = preset ?? tree["preset"] as? String
+        let name = file?.path ?? "<options>"
+        let fileMapping = try file.map(read) ?? Node.Mapping([])
+        let presetName = preset ?? fileMapping["preset"]?.string
         var base: PretrainConfig
         if let presetName {
             base = try PretrainConfig.preset(presetName)
@@ -24,105 +26,114 @@ public enum ConfigFile {
                 throw .invalidConfig("preset \(presetName) is a \(base.model.rawValue) configuration, not \(model.rawValue)")
             }
         } else {
-            let name = model?.rawValue ?? tree["model"] as? String
-            guard let name else { throw .invalidConfig("choose a model (--model sae|cae, or `model:` in the config file)") }
-            guard let kind = ModelKind(rawValue: name) else { throw .invalidConfig("\(path): model '\(name)' is not sae or cae") }
+            guard let kindName = model?.rawValue ?? fileMapping["model"]?.string else {
+                throw .invalidConfig("choose a model (--model sae|cae, or `model:` in the config file)")
+            }
+            guard let kind = ModelKind(rawValue: kindName) else { throw .invalidConfig("\(name): model '\(kindName)' is not sae or cae") }
             base = PretrainConfig(model: kind)
         }
-        if let model { tree["model"] = model.rawValue }
-        tree["preset"] = presetName
-        let merged = try merge(file: tree, into: encodeTree(base), path: "", file: path)
-        let config: PretrainConfig
+        var merged = try merge(fileMapping, into: try node(of: base), path: "", file: name)
+        // The arguments' model and preset win over the file's.
+        merged = replacing(merged, key: "model", with: Node(base.model.rawValue))
+        if let presetName { merged = replacing(merged, key: "preset", with: Node(presetName)) }
         do {
-            let data = try JSONSerialization.data(withJSONObject: merged)
-            config = try decoder.decode(PretrainConfig.self, from: data)
+            return try YAMLDecoder().decode(PretrainConfig.self, from: Node.mapping(merged))
         } catch let error as DecodingError {
-            throw .invalidConfig("\(path): \(describe(error))")
+            throw .invalidConfig("\(name): \(describe(error))")
         } catch {
-            throw .invalidConfig("\(path): \(error)")
+            throw .invalidConfig("\(name): \(error)")
         }
-        return config
     }
 
-    /// Parses a YAML or JSON file (JSON is YAML) into a dictionary.
-    static func read(_ url: URL) throws(PretrainError) -> [String: Any] {
+    /// Parses a YAML or JSON file into its top-level mapping.
+    static func read(_ url: URL) throws(PretrainError) -> Node.Mapping {
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
             throw .invalidConfig("cannot read \(url.path): \((error as NSError).localizedDescription)")
         }
-        let parsed: Any?
-        do { parsed = try Yams.load(yaml: text) } catch {
+        let parsed: Node?
+        do { parsed = try Yams.compose(yaml: text) } catch {
             throw .invalidConfig("\(url.path) is not valid YAML or JSON: \(error)")
         }
-        guard let parsed else { return [:] }
-        guard let tree = parsed as? [String: Any] else { throw .invalidConfig("\(url.path): expected a mapping of options at the top level") }
-        return tree
+        guard let parsed else { return Node.Mapping([]) }
+        guard let mapping = parsed.mapping else { throw .invalidConfig("\(url.path): expected a mapping of options at the top level") }
+        return mapping
     }
 
     /// `file`'s values laid over `base`, refusing keys `base` does not have.
-    static func merge(file: [String: Any], into base: [String: Any], path: String, file name: String) throws(PretrainError) -> [String: Any] {
-        var result = base
-        for key in file.keys.sorted() {
-            let value = file[key]!
+    static func merge(_ file: Node.Mapping, into base: Node.Mapping, path: String, file name: String) throws(PretrainError) -> Node.Mapping {
+        var pairs = Array(base).map { ($0.key, $0.value) }
+        for (keyNode, value) in file {
+            guard let key = keyNode.string else { throw .invalidConfig("\(name): a key under '\(path)' is not text") }
             let full = path.isEmpty ? key : "\(path).\(key)"
-            guard let current = base[key] else {
-                if key == "preset" && path.isEmpty { result[key] = value; continue }
-                let known = base.keys.sorted().joined(separator: ", ")
+            if path.isEmpty && key == "provenance" { continue }
+            guard let index = pairs.firstIndex(where: { $0.0.string == key }) else {
+                if path.isEmpty && key == "preset" { pairs.append((keyNode, value)); continue }
+                let known = pairs.compactMap { $0.0.string }.sorted().joined(separator: ", ")
                 throw .invalidConfig("\(name): unknown option '\(full)' (known here: \(known))")
             }
-            if let nested = value as? [String: Any] {
-                guard let currentNested = current as? [String: Any] else { throw .invalidConfig("\(name): '\(full)' is not a section") }
-                result[key] = try merge(file: nested, into: currentNested, path: full, file: name)
-            } else if isNumber(current), let text = value as? String, let number = Double(text) {
-                // YAML 1.1 reads `1e-3` (no dot) as text; accept it where a number belongs.
-                result[key] = number
+            if let nested = value.mapping {
+                guard let current = pairs[index].1.mapping else { throw .invalidConfig("\(name): '\(full)' is not a section") }
+                pairs[index].1 = .mapping(try merge(nested, into: current, path: full, file: name))
             } else {
-                result[key] = value
+                pairs[index].1 = value
             }
         }
-        return result
+        return Node.Mapping(pairs)
     }
 
-    private static func isNumber(_ value: Any) -> Bool {
-        !(value is Bool) && (value is Int || value is Double || value is UInt64 || value is NSNumber)
+    private static func replacing(_ mapping: Node.Mapping, key: String, with value: Node) -> Node.Mapping {
+        var pairs = Array(mapping).map { ($0.key, $0.value) }
+        if let index = pairs.firstIndex(where: { $0.0.string == key }) { pairs[index].1 = value } else { pairs.append((Node(key), value)) }
+        return Node.Mapping(pairs)
     }
 
+    private static func node(of config: PretrainConfig) throws(PretrainError) -> Node.Mapping {
+        do {
+            guard let mapping = try Yams.compose(yaml: try yaml(config))?.mapping else { throw PretrainError.invalidConfig("empty") }
+            return mapping
+        } catch {
+            throw .invalidConfig("cannot represent the configuration: \(error)")
+        }
+    }
+
+    /// `config.json`'s encoder: sorted keys, indented.
     static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         return encoder
     }
 
-    static var decoder: JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return decoder
-    }
-
-    static func encodeTree(_ config: PretrainConfig) throws(PretrainError) -> [String: Any] {
-        do {
-            return try JSONSerialization.jsonObject(with: try encoder.encode(config)) as? [String: Any] ?? [:]
-        } catch {
-            throw .invalidConfig("cannot encode the configuration: \(error)")
-        }
-    }
-
-    /// The configuration as YAML (for `--print-config`).
+    /// The configuration as YAML with sorted keys (for `--print-config`; `--config` reads it back).
     public static func yaml(_ config: PretrainConfig) throws -> String {
-        try YAMLSerialization(tree: encodeTree(config))
+        let encoder = YAMLEncoder()
+        encoder.options.sortKeys = true
+        guard let node = try Yams.compose(yaml: try encoder.encode(config)) else { return "" }
+        return try Yams.serialize(node: readableNumbers(node), sortKeys: true)
     }
 
-    private static func YAMLSerialization(tree: [String: Any]) throws -> String {
-        try Yams.dump(object: tree, sortKeys: true)
+    /// Yams writes every number in scientific notation (`5e-1`); Swift's shortest exact
+    /// spelling (`0.5`, `1e-05`) reads better and parses back to the same value.
+    private static func readableNumbers(_ node: Node) -> Node {
+        switch node {
+        case let .scalar(scalar):
+            guard scalar.style == .plain || scalar.style == .any, scalar.string.contains("e"), let value = Double(scalar.string) else { return node }
+            return Node(value.description)
+        case let .mapping(mapping):
+            return .mapping(Node.Mapping(mapping.map { ($0.key, readableNumbers($0.value)) }))
+        case let .sequence(sequence):
+            return .sequence(Node.Sequence(sequence.map(readableNumbers)))
+        default:
+            return node
+        }
     }
 
     static func describe(_ error: DecodingError) -> String {
         func path(_ keys: [CodingKey]) -> String {
-            keys.map { $0.intValue.map { "[\($0)]" } ?? snake($0.stringValue) }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+            keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
         }
         switch error {
-        case let .typeMismatch(type, context): return "'\(path(context.codingPath))' should be \(describe(type)): \(context.debugDescription)"
+        case let .typeMismatch(type, context): return "'\(path(context.codingPath))' should be \(describe(type)) (\(context.debugDescription))"
         case let .valueNotFound(type, context): return "'\(path(context.codingPath))' needs a value (\(describe(type)))"
         case let .keyNotFound(key, context): return "'\(path(context.codingPath + [key]))' is missing"
         case let .dataCorrupted(context): return "'\(path(context.codingPath))': \(context.debugDescription)"
@@ -138,13 +149,5 @@ public enum ConfigFile {
         case is String.Type: return "text"
         default: return "\(type)"
         }
-    }
-
-    private static func snake(_ key: String) -> String {
-        var result = ""
-        for character in key {
-            if character.isUppercase { result += "_" + character.lowercased() } else { result.append(character) }
-        }
-        return result
     }
 }

@@ -48,7 +48,7 @@ public struct SAEOptions: Sendable, Codable, Equatable {
     public var activation: ActivationName = .sigmoid
     /// The activation of the layer that reconstructs the patch: `sigmoid` for inputs in
     /// [0, 1] (min-max), `linear` for z-scored inputs. Inner decoders use `activation`.
-    public var outputActivation: ActivationName = .linear
+    public var outputActivation: ActivationName = .sigmoid
     /// Decoder weights are the transposed encoder weights.
     public var tiedWeights: Bool = false
     /// Target mean activation ρ of each hidden unit; 0 turns the KL penalty off.
@@ -62,6 +62,12 @@ public struct SAEOptions: Sendable, Codable, Equatable {
     public var fineTuneEpochs: Int = 0
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case hidden, activation, corruption
+        case outputActivation = "output_activation", tiedWeights = "tied_weights", sparsityTarget = "sparsity_target"
+        case sparsityWeight = "sparsity_weight", corruptionLevel = "corruption_level", fineTuneEpochs = "fine_tune_epochs"
+    }
 }
 
 /// The convolutional autoencoder's architecture.
@@ -86,6 +92,11 @@ public struct CAEOptions: Sendable, Codable, Equatable {
     public enum DecoderKind: String, Sendable, Codable, CaseIterable { case transpose, upsample }
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case channels, kernel, activation, decoder, corruption
+        case corruptionLevel = "corruption_level"
+    }
 }
 
 /// Optimisation, validation, early stopping and checkpoints.
@@ -123,6 +134,13 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey {
+        case epochs, optimizer, momentum, schedule, gamma, patience
+        case batchSize = "batch_size", learningRate = "learning_rate", weightDecay = "weight_decay", stepSize = "step_size"
+        case minimumLearningRate = "minimum_learning_rate", minDelta = "min_delta", restoreBest = "restore_best"
+        case checkpointEvery = "checkpoint_every", validationFraction = "validation_fraction", validationPatches = "validation_patches"
+    }
+
     func schedule(epochs: Int) -> LearningRateSchedule {
         switch schedule {
         case .constant: return .constant
@@ -144,13 +162,17 @@ public struct PretrainConfig: Sendable, Codable, Equatable {
     public var cae: CAEOptions?
     public var training = TrainingOptions()
 
-    /// The defaults for `model`: z-scored 5³ patches and one sparse layer of 150 for a SAE;
-    /// 32³ patches and three convolution levels for a CAE.
+    /// The defaults for `model`: 5³ patches scaled to [0, 1] (min-max) and one sparse layer of
+    /// 150 sigmoid units with a sigmoid output for a SAE; z-scored 32³ patches and three
+    /// convolution levels for a CAE.
     public init(model: ModelKind) {
         self.model = model
         switch model {
         case .sae:
             sae = SAEOptions()
+            // Sigmoid units reconstructing [0, 1] inputs, as the UFLDL sparse autoencoder.
+            patches.normalization = .minmax
+            sae!.outputActivation = .sigmoid
         case .cae:
             cae = CAEOptions()
             patches.size = [32, 32, 32]

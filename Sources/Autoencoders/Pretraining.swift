@@ -27,6 +27,12 @@ public struct PretrainProvenance: Sendable, Codable, Equatable {
     public var skippedScans: [SkippedScan]
     public var trainingParticipants: [String]
     public var validationParticipants: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case manifest, scans
+        case adwbVersion = "adwb_version", manifestSha256 = "manifest_sha256", skippedScans = "skipped_scans"
+        case trainingParticipants = "training_participants", validationParticipants = "validation_participants"
+    }
 }
 
 /// A scan left out because it could not be used.
@@ -119,7 +125,7 @@ public enum Pretraining {
             throw PretrainError.io("\(output.path) holds no pretraining run to resume (no config.json)")
         }
         let record: RunRecord
-        do { record = try ConfigFile.decoder.decode(RunRecord.self, from: data) } catch let error as DecodingError {
+        do { record = try JSONDecoder().decode(RunRecord.self, from: data) } catch let error as DecodingError {
             throw PretrainError.invalidConfig("\(directory.config.path): \(ConfigFile.describe(error))")
         }
         guard FileManager.default.fileExists(atPath: directory.lastCheckpoint.path) else {

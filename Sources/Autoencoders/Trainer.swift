@@ -55,6 +55,16 @@ public struct TrainerState: Sendable, Codable, Equatable {
     public var epochSeconds = 0.0
 
     public init() {}
+
+    /// Log values may be NaN (no validation, no activations); JSON spells them as strings.
+    static let nonFinite = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+
+    /// Reads the state as checkpoints store it.
+    public static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }
 }
 
 /// What the loop reports while it runs.
@@ -127,7 +137,7 @@ public final class Trainer {
     public func resume() throws {
         let url = directory.lastCheckpoint
         let (tensors, stored) = try SafeTensors.read(from: url)
-        guard let json = stored["adwb_trainer_state"], let restored = try? JSONDecoder().decode(TrainerState.self, from: Data(json.utf8)) else {
+        guard let json = stored["adwb_trainer_state"], let restored = try? TrainerState.decoder.decode(TrainerState.self, from: Data(json.utf8)) else {
             throw PretrainError.io("\(url.path): not a pretraining checkpoint (no trainer state)")
         }
         var modelTensors: [String: SafeTensors.Value] = [:]
@@ -295,6 +305,7 @@ public final class Trainer {
     private func saveCheckpoint(_ optimizer: (any Optimizer)?) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = TrainerState.nonFinite
         var entries = Checkpoint.stateEntries(of: model.module)
         entries += (optimizer?.stateTensors() ?? []).map { ("optimizer.\($0.0)", SafeTensors.Value.float32($0.1)) }
         var stored = metadata

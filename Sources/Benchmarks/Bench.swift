@@ -12,6 +12,8 @@ public struct KernelTiming: Codable, Sendable {
     /// Throughput of an I/O kernel in MB/s (10⁶ bytes of voxel data as stored, uncompressed),
     /// nil for compute kernels.
     public var mb_per_s: Double?
+    /// Training throughput of a pretraining kernel, in patches per second.
+    public var patches_per_s: Double?
     public var runs: Int
 }
 
@@ -39,12 +41,16 @@ public enum Bench {
         public let gflop: Double?
         /// Megabytes moved per call, for I/O kernels.
         public let megabytes: Double?
+        /// Patches trained per call, for pretraining kernels.
+        public let patches: Double?
         public let prepare: () throws -> () throws -> Void
 
-        public init(name: String, gflop: Double?, megabytes: Double? = nil, prepare: @escaping () throws -> () throws -> Void) {
+        public init(name: String, gflop: Double?, megabytes: Double? = nil, patches: Double? = nil,
+                    prepare: @escaping () throws -> () throws -> Void) {
             self.name = name
             self.gflop = gflop
             self.megabytes = megabytes
+            self.patches = patches
             self.prepare = prepare
         }
     }
@@ -141,7 +147,7 @@ public enum Bench {
                 return { _ = try encoder.forward(volume, mode: .inference) }
             },
             niftiRead, niftiWrite,
-        ] + synthKernels
+        ] + synthKernels + pretrainKernels
     }
 
     static func sgemm(_ n: Int) -> Kernel {
@@ -207,7 +213,7 @@ public enum Bench {
             func perSecond(_ amount: Double) -> Double { ((amount / (ms.median / 1000)) * 100).rounded() / 100 }
             timings[kernel.name] = KernelTiming(
                 ms: (ms.median * 1000).rounded() / 1000, gflops: kernel.gflop.map(perSecond),
-                mb_per_s: kernel.megabytes.map(perSecond), runs: ms.runs)
+                mb_per_s: kernel.megabytes.map(perSecond), patches_per_s: kernel.patches.map(perSecond), runs: ms.runs)
         }
         return BenchReport(threads: Engine.threads, peak_rss_mb: peakResidentMegabytes(), kernels: timings,
                            skipped: skipped.isEmpty ? nil : skipped)

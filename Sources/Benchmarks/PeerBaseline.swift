@@ -14,6 +14,9 @@ public struct PeerBaseline: Sendable {
         "cae_train_step": "cae_step_strided",
         "sae_epoch_100k": "sparse_ae_epoch_100k",
         "cae_encode_volume": "volume_encode_121x145x121",
+        // The same workloads run through the Autoencoders models and trainer step.
+        "sae_pretrain_100k": "sparse_ae_epoch_100k",
+        "cae_pretrain_step": "cae_step_strided",
     ]
 
     /// Reads the peers' JSON for a thread count (the figures measured with `threads_N`).

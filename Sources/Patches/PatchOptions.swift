@@ -25,6 +25,11 @@ public struct PatchAugmentation: Sendable, Codable, Equatable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey {
+        case flipProbability = "flip_probability", maxShift = "max_shift"
+        case intensityScale = "intensity_scale", intensityOffset = "intensity_offset"
+    }
+
     public var isIdentity: Bool { flipProbability == 0 && maxShift == 0 && intensityScale == 0 && intensityOffset == 0 }
 }
 
@@ -59,6 +64,21 @@ public struct PatchSamplingOptions: Sendable, Codable, Equatable {
     public var augmentation = PatchAugmentation()
 
     public init() {}
+
+    /// Configuration files and `config.json` use snake_case names.
+    enum CodingKeys: String, CodingKey {
+        case size, normalization, augmentation
+        case clipPercentiles = "clip_percentiles", foregroundThreshold = "foreground_threshold"
+        case zeroOutsideMask = "zero_outside_mask", patchesPerEpoch = "patches_per_epoch"
+        case resampleEachEpoch = "resample_each_epoch", scansPerBlock = "scans_per_block", blockMegabytes = "block_megabytes"
+    }
+
+    /// Whether scans prepared for `other` (normalised, masked, cropped for its patch size)
+    /// serve these options too.
+    public func preparesScans(like other: PatchSamplingOptions) -> Bool {
+        size == other.size && normalization == other.normalization && clipPercentiles == other.clipPercentiles
+            && foregroundThreshold == other.foregroundThreshold && zeroOutsideMask == other.zeroOutsideMask
+    }
 
     /// `size` as a `Triple`.
     public var extent: Triple { Triple(size[0], size[1], size[2]) }

@@ -86,6 +86,10 @@ public struct PatchSampler: Sendable {
 
     /// Cuts and shuffles the patches of block `index` of `epoch`'s plan.
     public func block(_ visits: [Visit], epoch: Int, index: Int, cache: ScanCache) throws(PatchError) -> PatchBlock {
+        guard cache.options.preparesScans(like: options) else {
+            throw .invalidOption(name: "scan cache", value: "\(cache.options.size)",
+                                 reason: "prepares scans for other patch or normalisation options than the sampler's \(options.size)")
+        }
         let drawEpoch = UInt64(options.resampleEachEpoch ? epoch : 0)
         let volume = options.patchVolume
         let total = visits.reduce(0) { $0 + $1.count }

@@ -25,6 +25,8 @@ public final class PatchStream {
     private var currentOffset = 0
     private var nextBlock: Int
     private var emitted: Int
+    /// The error that ended the stream, thrown again by later calls.
+    private var failure: PatchError?
 
     /// - Parameters:
     ///   - skipBatches: minibatches to leave out at the start (to resume mid-epoch): only the
@@ -75,8 +77,10 @@ public final class PatchStream {
     public var peakQueuedPatches: Int { shared.peakQueuedPatches }
 
     /// The next minibatch, or `nil` at the end of the epoch.
-    /// - Throws: `PatchError` from the scan a block needed (the stream is finished then).
+    /// - Throws: `PatchError` from the scan a block needed; the stream is finished then and
+    ///   every later call throws the same error.
     public func next() throws(PatchError) -> PatchBatch? {
+        if let failure { throw failure }
         guard emitted < batchCount else { return nil }
         let volume = sampler.options.patchVolume
         let size = sampler.options.size
@@ -91,6 +95,7 @@ public final class PatchStream {
                 case let .success(block): current = block
                 case let .failure(error):
                     shared.cancel()
+                    failure = error
                     throw error
                 }
                 nextBlock += 1

@@ -49,11 +49,19 @@ public struct PreparedScan: Sendable {
     public static func load(_ source: ScanSource, options: PatchSamplingOptions) throws(PatchError) -> PreparedScan {
         func fail(_ url: URL, _ reason: String) -> PatchError { .badScan(path: url.path, line: source.line, reason: reason) }
         func read(_ url: URL) throws(PatchError) -> Volume {
-            let volume: Volume
-            do { volume = try VolumeReader.read(url) } catch { throw fail(url, String(describing: error)) }
-            guard volume.shape.count == 3 else { throw fail(url, "expected a 3-D image, got dimensions \(volume.shape)") }
-            return volume
+            do {
+                let header = try VolumeReader.readHeader(url)
+                guard header.volumeCount == 1 else {
+                    throw fail(url, "expected a 3-D image, got \(header.volumeCount) volumes (dimensions \(header.dims))")
+                }
+                return try VolumeReader.read(url)
+            } catch let error as PatchError {
+                throw error
+            } catch {
+                throw fail(url, String(describing: error))
+            }
         }
+        try options.validate()
         let image = try read(source.image)
         let shape = Triple(image.shape[0], image.shape[1], image.shape[2])
         var mask: [Bool]

@@ -6,7 +6,8 @@ import Foundation
 /// changes the patches, only how fast they come.
 public final class ScanCache: @unchecked Sendable {
     private let sources: [ScanSource]
-    private let options: PatchSamplingOptions
+    /// The options scans are prepared with (patch size, normalisation, mask handling).
+    public let options: PatchSamplingOptions
     private let budget: Int
     private let condition = NSCondition()
     // Guarded by `condition`.

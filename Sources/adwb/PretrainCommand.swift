@@ -27,7 +27,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "The cohort manifest (TSV); every row is used, labelled or not. With --resume, a new location of the same file.")
     var manifest: String?
     @Option(help: "Output folder for the run.")
-    var out: String
+    var out: String?
 
     @Flag(help: "Continue the run in --out from its last checkpoint (its configuration is reused).")
     var resume = false
@@ -49,7 +49,8 @@ struct PretrainCommand: ParsableCommand {
         if resume && (model != nil || preset != nil || config != nil) {
             throw ValidationError("--resume reuses the run's configuration; drop --model, --preset and --config")
         }
-        if !resume && !printConfig && manifest == nil { throw ValidationError("--manifest is required") }
+        if !printConfig && manifest == nil && !resume { throw ValidationError("--manifest is required") }
+        if !printConfig && out == nil { throw ValidationError("--out is required") }
         if let stopAfterEpochs, stopAfterEpochs < 1 { throw ValidationError("--stop-after-epochs must be at least 1") }
     }
 
@@ -68,11 +69,12 @@ struct PretrainCommand: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let output = URL(fileURLWithPath: out)
         if printConfig {
             print(try ConfigFile.yaml(try resolvedConfig()), terminator: "")
             return
         }
+        guard let out else { throw ValidationError("--out is required") }
+        let output = URL(fileURLWithPath: out)
         let setup: Pretraining.Setup
         if resume {
             if patches.isSet || sae.isSet || cae.isSet || training.isSet {
