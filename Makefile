@@ -25,11 +25,15 @@ build: deps
 test: deps
 	$(SWIFT_TEST)
 
-# The main job so far: the synthetic cohort, its validation and participant-level split (in demo/), then the benchmark.
+# The main job so far (in demo/): the synthetic cohort, its validation and participant-level split,
+# both autoencoders pretrained on the first fold's training participants only (never on test
+# participants), then the benchmark.
 demo: deps
 	$(SWIFT_RUN) synth --participants 60 --seed 0 --out demo/cohort
 	$(SWIFT_RUN) manifest validate demo/cohort/manifest.tsv
 	$(SWIFT_RUN) manifest split demo/cohort/manifest.tsv --folds 5 --test-fraction 0.2 --seed 0 --out demo/splits
+	$(SWIFT_RUN) pretrain --preset payan2015 --manifest demo/splits/split-0/train.tsv --out demo/pretrain-sae --overwrite
+	$(SWIFT_RUN) pretrain --preset hosseini2016 --epochs 3 --manifest demo/splits/split-0/train.tsv --out demo/pretrain-cae --overwrite
 	$(SWIFT_RUN) bench $(foreach p,$(PEERS),--peers $(p))
 
 bench: deps

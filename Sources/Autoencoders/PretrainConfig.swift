@@ -309,8 +309,8 @@ public enum PretrainError: Error, Equatable, CustomStringConvertible {
                 + problems.map { "  " + $0 }.joined(separator: "\n")
         case let .nonFiniteLoss(step, phase, epoch, value, checkpoint):
             return "the loss became \(value) at step \(step) (phase \(phase), epoch \(epoch)); training stopped. "
-                + (checkpoint.map { "The last good checkpoint is \($0) (resume with --resume after lowering the learning rate)." }
-                    ?? "No checkpoint had been written yet.")
+                + (checkpoint.map { "The last good checkpoint is \($0). " } ?? "No checkpoint had been written yet. ")
+                + "A lower learning rate usually helps."
         case let .interrupted(checkpoint): return "stopped; state saved in \(checkpoint) (continue with --resume)"
         case let .io(message): return message
         }

@@ -93,6 +93,13 @@ public struct RunDirectory: Sendable {
     public var checkpoints: URL { url.appendingPathComponent("checkpoints") }
     public var lastCheckpoint: URL { checkpoints.appendingPathComponent("last.safetensors") }
     public var bestCheckpoint: URL { checkpoints.appendingPathComponent("best.safetensors") }
+
+    /// Deletes a run's own files (and its checkpoints folder); anything else in the folder stays.
+    public func removeRun() throws {
+        for file in [config, model, log, checkpoints] where FileManager.default.fileExists(atPath: file.path) {
+            try FileManager.default.removeItem(at: file)
+        }
+    }
 }
 
 /// The training loop shared by every autoencoder: epochs of streamed minibatches, Adam or

@@ -31,6 +31,8 @@ struct PretrainCommand: ParsableCommand {
 
     @Flag(help: "Continue the run in --out from its last checkpoint (its configuration is reused).")
     var resume = false
+    @Flag(help: "Replace an earlier run in --out (its config.json, model.safetensors, training_log.csv and checkpoints/; nothing else).")
+    var overwrite = false
     @Flag(name: .customLong("skip-bad"), help: "Leave out scans that cannot be read (listed at the end) instead of stopping.")
     var skipBad = false
     @Flag(name: .customLong("print-config"), help: "Print the resolved configuration as YAML and exit.")
@@ -46,6 +48,7 @@ struct PretrainCommand: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
+        if resume && overwrite { throw ValidationError("--resume continues a run; --overwrite replaces it: choose one") }
         if resume && (model != nil || preset != nil || config != nil) {
             throw ValidationError("--resume reuses the run's configuration; drop --model, --preset and --config")
         }
@@ -84,6 +87,7 @@ struct PretrainCommand: ParsableCommand {
             log("resuming \(output.path) at phase \(setup.trainer.state.phase + 1), epoch \(setup.trainer.state.epoch + 1), step \(setup.trainer.state.step)")
         } else {
             let resolved = try resolvedConfig()
+            if overwrite { try RunDirectory(output).removeRun() }
             let checking = SharedProgress(label: "checking scans")
             setup = try Pretraining.start(config: resolved, manifest: URL(fileURLWithPath: manifest!), output: output,
                                           resources: resources.value, skipBad: skipBad) { done, total in checking.update(done, total) }

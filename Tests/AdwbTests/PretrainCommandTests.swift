@@ -807,3 +807,19 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 
     #expect(!fileExists(out))
 }
+
+@Test func overwriteReplacesOnlyTheRunsOwnFiles() throws {
+    let scratch = try Scratch("overwrite")
+    defer { scratch.remove() }
+    let manifest = try makeCohort(scratch)
+    let out = scratch.url("run")
+    try pretrain(["--model", "sae", "--manifest", manifest.path, "--out", out.path, "--seed", "1"] + saeTiny)
+    let notes = out.appendingPathComponent("notes.txt")
+    try Data("mine".utf8).write(to: notes)
+    #expect(throws: (any Error).self) { try pretrain(["--model", "sae", "--manifest", manifest.path, "--out", out.path] + saeTiny) }
+    try pretrain(["--model", "sae", "--manifest", manifest.path, "--out", out.path, "--seed", "2", "--overwrite"] + saeTiny)
+    #expect(try readRecord(out).config.seed == 2)
+    #expect(try readLog(out).count == 3)
+    #expect(try String(contentsOf: notes, encoding: .utf8) == "mine")
+    #expect(throws: (any Error).self) { try parsePretrain(["--resume", "--overwrite", "--out", out.path]) }
+}
