@@ -6,7 +6,11 @@ import TensorCore
 public struct PatchOrigin: Sendable, Equatable, Hashable {
     public var scan: Int
     public var voxel: Triple
-    public var flipped: [Bool]
+    /// Bit `a` set: mirrored along axis `a` (0 = d, 1 = h, 2 = w).
+    public var flips: UInt8
+
+    /// `flips` as one flag per axis `[d, h, w]`.
+    public var flipped: [Bool] { (0..<3).map { flips & (1 << $0) != 0 } }
 }
 
 /// Patches cut from a few scan visits and shuffled together: the unit a worker produces.
@@ -93,74 +97,79 @@ public struct PatchSampler: Sendable {
         let drawEpoch = UInt64(options.resampleEachEpoch ? epoch : 0)
         let volume = options.patchVolume
         let total = visits.reduce(0) { $0 + $1.count }
+        // The block's order is drawn first, so each patch is cut straight into its shuffled slot:
+        // slot `p` holds the `order[p]`-th patch cut.
+        var shuffleGenerator = generator(.shuffle, UInt64(epoch), UInt64(index))
+        var order = Array(0..<total)
+        shuffle(&order, &shuffleGenerator)
+        var slot = [Int](repeating: 0, count: total)
+        for (position, item) in order.enumerated() { slot[item] = position }
         var patches = [Float](repeating: 0, count: total * volume)
-        var origins: [PatchOrigin] = []
-        origins.reserveCapacity(total)
+        var origins = [PatchOrigin](repeating: PatchOrigin(scan: 0, voxel: Triple(0), flips: 0), count: total)
+        var item = 0
         for visit in visits {
             let scan = try cache.scan(visit.scan)
             var drawGenerator = generator(.visit, drawEpoch, UInt64(visit.scan), UInt64(visit.ordinal))
             var augmentGenerator = generator(.augment, UInt64(epoch), UInt64(visit.scan), UInt64(visit.ordinal))
             patches.withUnsafeMutableBufferPointer { out in
                 for _ in 0..<visit.count {
-                    let target = out.baseAddress! + origins.count * volume
-                    origins.append(cut(from: scan, scanIndex: visit.scan, into: target, &drawGenerator, &augmentGenerator))
+                    let target = out.baseAddress! + slot[item] * volume
+                    origins[slot[item]] = cut(from: scan, scanIndex: visit.scan, into: target, &drawGenerator, &augmentGenerator)
+                    item += 1
                 }
             }
         }
-        var shuffleGenerator = generator(.shuffle, UInt64(epoch), UInt64(index))
-        var order = Array(0..<total)
-        shuffle(&order, &shuffleGenerator)
-        var shuffled = [Float](repeating: 0, count: patches.count)
-        shuffled.withUnsafeMutableBufferPointer { out in
-            patches.withUnsafeBufferPointer { source in
-                for (position, item) in order.enumerated() {
-                    (out.baseAddress! + position * volume).update(from: source.baseAddress! + item * volume, count: volume)
-                }
-            }
-        }
-        return PatchBlock(patches: shuffled, origins: order.map { origins[$0] })
+        return PatchBlock(patches: patches, origins: origins)
     }
 
-    /// Cuts one patch (drawing its origin, then its augmentation) into `target`.
+    /// Cuts one patch (drawing its origin, then its augmentation) into `target`. Runs once per
+    /// patch, so it allocates nothing.
     private func cut(from scan: PreparedScan, scanIndex: Int, into target: UnsafeMutablePointer<Float>,
                      _ draw: inout Xoshiro256StarStar, _ augment: inout Xoshiro256StarStar) -> PatchOrigin {
         let crop = scan.cropShape
-        var linear = scan.origins[draw.nextIndex(below: scan.origins.count)]
-        var position = [Int(linear) / (crop.h * crop.w), Int(linear) / crop.w % crop.h, Int(linear) % crop.w]
-        let size = options.size
+        let linear = Int(scan.origins[draw.nextIndex(below: scan.origins.count)])
+        var (x, y, z) = (linear / (crop.h * crop.w), linear / crop.w % crop.h, linear % crop.w)
+        let size = options.extent
         let a = options.augmentation
         if a.maxShift > 0 {
             let span = 2 * a.maxShift + 1
-            let shifted = (0..<3).map { position[$0] + augment.nextIndex(below: span) - a.maxShift }
-            let inside = (0..<3).allSatisfy { shifted[$0] >= 0 && shifted[$0] < crop.array[$0] }
-            if inside {
-                let candidate = Int32((shifted[0] * crop.h + shifted[1]) * crop.w + shifted[2])
-                if scan.isValidOrigin(candidate) { (position, linear) = (shifted, candidate) }
+            let sx = x + augment.nextIndex(below: span) - a.maxShift
+            let sy = y + augment.nextIndex(below: span) - a.maxShift
+            let sz = z + augment.nextIndex(below: span) - a.maxShift
+            if sx >= 0, sx < crop.d, sy >= 0, sy < crop.h, sz >= 0, sz < crop.w,
+               scan.isValidOrigin(Int32((sx * crop.h + sy) * crop.w + sz)) {
+                (x, y, z) = (sx, sy, sz)
             }
         }
-        let flips = (0..<3).map { _ in a.flipProbability > 0 && augment.nextUnitDouble() < a.flipProbability }
+        var flips: UInt8 = 0
+        if a.flipProbability > 0 {
+            for axis in 0..<3 where augment.nextUnitDouble() < a.flipProbability { flips |= 1 << axis }
+        }
         var scale: Float = 1, offset: Float = 0
         if a.intensityScale > 0 { scale = Float(1 + a.intensityScale * (2 * augment.nextUnitDouble() - 1)) }
         if a.intensityOffset > 0 { offset = Float(a.intensityOffset * (2 * augment.nextUnitDouble() - 1)) }
 
+        let (flipD, flipH, flipW) = (flips & 1 != 0, flips & 2 != 0, flips & 4 != 0)
         scan.data.withUnsafeBufferPointer { data in
             var written = 0
-            for i in 0..<size[0] {
-                let x = position[0] + (flips[0] ? size[0] - 1 - i : i)
-                for j in 0..<size[1] {
-                    let y = position[1] + (flips[1] ? size[1] - 1 - j : j)
-                    let row = (x * crop.h + y) * crop.w + position[2]
-                    if flips[2] {
-                        for k in 0..<size[2] { target[written + k] = data[row + size[2] - 1 - k] * scale + offset }
+            for i in 0..<size.d {
+                let px = x + (flipD ? size.d - 1 - i : i)
+                for j in 0..<size.h {
+                    let py = y + (flipH ? size.h - 1 - j : j)
+                    let row = (px * crop.h + py) * crop.w + z
+                    if flipW {
+                        for k in 0..<size.w { target[written + k] = data[row + size.w - 1 - k] * scale + offset }
+                    } else if scale == 1 && offset == 0 {
+                        (target + written).update(from: data.baseAddress! + row, count: size.w)
                     } else {
-                        for k in 0..<size[2] { target[written + k] = data[row + k] * scale + offset }
+                        for k in 0..<size.w { target[written + k] = data[row + k] * scale + offset }
                     }
-                    written += size[2]
+                    written += size.w
                 }
             }
         }
         let c = scan.cropOrigin
-        return PatchOrigin(scan: scanIndex, voxel: Triple(c.d + position[0], c.h + position[1], c.w + position[2]), flipped: flips)
+        return PatchOrigin(scan: scanIndex, voxel: Triple(c.d + x, c.h + y, c.w + z), flips: flips)
     }
 }
 
