@@ -91,7 +91,7 @@ public enum Pretraining {
         try config.validate()
         let directory = RunDirectory(output)
         if FileManager.default.fileExists(atPath: directory.config.path) {
-            throw PretrainError.io("\(output.path) already holds a pretraining run (config.json): continue it with --resume or choose another --out")
+            throw PretrainError.io("\(output.path) already holds a pretraining run (config.json): continue it with --resume, replace it with --overwrite, or choose another --out")
         }
         let (manifest, sha) = try readManifest(manifestURL, expectedSha: nil)
         let sources = scanSources(manifest)
@@ -201,7 +201,7 @@ public enum Pretraining {
             throw PretrainError.invalidConfig("validation needs at least 2 participants (the manifest has \(participants.count)); set validation_fraction to 0 to train without validation")
         }
         var generator = Xoshiro256StarStar(seed: SplitMix64.derive(config.seed, 0x3_0000))
-        for i in stride(from: participants.count - 1, to: 0, by: -1) { participants.swapAt(i, generator.nextIndex(below: i + 1)) }
+        participants.seededShuffle(using: &generator)
         let held = min(participants.count - 1, max(1, Int((fraction * Double(participants.count)).rounded())))
         return (Array(participants[held...]).sorted(), Array(participants[..<held]).sorted())
     }

@@ -195,7 +195,8 @@ public final class Trainer {
             let batchesPerEpoch = (config.patches.patchesPerEpoch + config.training.batchSize - 1) / config.training.batchSize
             observer(.phaseStarted(name: name, index: phase, epochs: epochs, batchesPerEpoch: batchesPerEpoch))
             while state.epoch < epochs {
-                let started = Date()
+                // Start of the time not yet counted in `state.epochSeconds`.
+                var started = Date()
                 optimizer.learningRate = schedule.learningRate(base: Float(config.training.learningRate), epoch: state.epoch)
                 let stream = PatchStream(sampler: training, cache: trainingCache, epoch: streamEpoch(phase: phase, epoch: state.epoch),
                                          batchSize: config.training.batchSize, skipBatches: state.batch, workers: workers, queueDepth: queueDepth)
@@ -217,6 +218,7 @@ public final class Trainer {
                     let stopping = shouldStop()
                     if stopping || (every > 0 && state.step % every == 0 && state.batch < stream.batchCount) {
                         state.epochSeconds += Date().timeIntervalSince(started)
+                        started = Date()
                         try saveCheckpoint(optimizer)
                         if stopping { return .stopped(checkpoint: directory.lastCheckpoint) }
                     }

@@ -92,7 +92,7 @@ public enum CohortSplitter {
         for diagnosis in Diagnosis.allCases {
             var members = groups.members(of: diagnosis)
             guard !members.isEmpty else { continue }
-            shuffle(&members, using: &random)
+            members.seededShuffle(using: &random)
             let testCount = Int((options.testFraction * Double(members.count)).rounded())
             testParticipants.formUnion(members.prefix(testCount))
             let remaining = members.dropFirst(testCount)
@@ -119,15 +119,6 @@ public enum CohortSplitter {
         }
         let test = testParticipants.isEmpty ? nil : manifest.filter { testParticipants.contains($0.participantID) }
         return CohortSplit(options: options, folds: folds, test: test)
-    }
-
-    /// Fisher-Yates with our generator (the standard library's shuffle may change between releases).
-    static func shuffle<T>(_ values: inout [T], using random: inout Xoshiro256StarStar) {
-        guard values.count > 1 else { return }
-        for i in stride(from: values.count - 1, to: 0, by: -1) {
-            let j = Int(random.next() % UInt64(i + 1))
-            values.swapAt(i, j)
-        }
     }
 }
 

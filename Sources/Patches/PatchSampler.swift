@@ -69,7 +69,7 @@ public struct PatchSampler: Sendable {
         let (base, extra) = options.patchesPerEpoch.quotientAndRemainder(dividingBy: scans.count)
         var quotaGenerator = generator(.quota, drawEpoch)
         var luckyOrder = Array(scans.indices)
-        shuffle(&luckyOrder, &quotaGenerator)
+        luckyOrder.seededShuffle(using: &quotaGenerator)
         var quota = [Int](repeating: base, count: scans.count)
         for position in luckyOrder.prefix(extra) { quota[position] += 1 }
 
@@ -82,7 +82,7 @@ public struct PatchSampler: Sendable {
             }
         }
         var orderGenerator = generator(.order, UInt64(epoch))
-        shuffle(&visits, &orderGenerator)
+        visits.seededShuffle(using: &orderGenerator)
         return stride(from: 0, to: visits.count, by: options.scansPerBlock).map {
             Array(visits[$0..<min($0 + options.scansPerBlock, visits.count)])
         }
@@ -101,7 +101,7 @@ public struct PatchSampler: Sendable {
         // slot `p` holds the `order[p]`-th patch cut.
         var shuffleGenerator = generator(.shuffle, UInt64(epoch), UInt64(index))
         var order = Array(0..<total)
-        shuffle(&order, &shuffleGenerator)
+        order.seededShuffle(using: &shuffleGenerator)
         var slot = [Int](repeating: 0, count: total)
         for (position, item) in order.enumerated() { slot[item] = position }
         var patches = [Float](repeating: 0, count: total * volume)
@@ -170,14 +170,5 @@ public struct PatchSampler: Sendable {
         }
         let c = scan.cropOrigin
         return PatchOrigin(scan: scanIndex, voxel: Triple(c.d + x, c.h + y, c.w + z), flips: flips)
-    }
-}
-
-/// Fisher-Yates with our generator (the standard library's `shuffle(using:)` may change
-/// its algorithm between Swift versions; this one never does).
-func shuffle<T>(_ items: inout [T], _ generator: inout Xoshiro256StarStar) {
-    guard items.count > 1 else { return }
-    for i in stride(from: items.count - 1, to: 0, by: -1) {
-        items.swapAt(i, generator.nextIndex(below: i + 1))
     }
 }

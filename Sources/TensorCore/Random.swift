@@ -90,3 +90,14 @@ extension RandomNumberGenerator {
         return Int(truncatingIfNeeded: next().multipliedFullWidth(by: UInt64(bound)).high)
     }
 }
+
+extension Array {
+    /// Fisher-Yates with our generator: the same order on every platform and Swift version
+    /// (the standard library's `shuffle(using:)` may change its algorithm between releases).
+    public mutating func seededShuffle(using generator: inout Xoshiro256StarStar) {
+        guard count > 1 else { return }
+        for i in stride(from: count - 1, to: 0, by: -1) {
+            swapAt(i, Int(generator.next() % UInt64(i + 1)))
+        }
+    }
+}

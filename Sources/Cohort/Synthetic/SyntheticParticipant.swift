@@ -125,7 +125,7 @@ extension SyntheticParticipant {
 
     static func shuffled<T>(_ values: [T], _ random: inout Xoshiro256StarStar) -> [T] {
         var values = values
-        CohortSplitter.shuffle(&values, using: &random)
+        values.seededShuffle(using: &random)
         return values
     }
 }
