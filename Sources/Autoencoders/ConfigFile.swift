@@ -25,6 +25,9 @@ public enum ConfigFile {
             if let model, model != base.model {
                 throw .invalidConfig("preset \(presetName) is a \(base.model.rawValue) configuration, not \(model.rawValue)")
             }
+            if model == nil, let fileModel = fileMapping["model"]?.string, fileModel != base.model.rawValue {
+                throw .invalidConfig("\(name): preset \(presetName) is a \(base.model.rawValue) configuration, not \(fileModel)")
+            }
         } else {
             guard let kindName = model?.rawValue ?? fileMapping["model"]?.string else {
                 throw .invalidConfig("choose a model (--model sae|cae, or `model:` in the config file)")

@@ -230,14 +230,18 @@ public struct PretrainConfig: Sendable, Codable, Equatable {
         func bad(_ message: String) -> PretrainError { .invalidConfig(message) }
         let t = training
         guard t.epochs >= 1, t.epochs <= 100_000 else { throw bad("training.epochs must be 1 to 100000, got \(t.epochs)") }
-        guard t.batchSize >= 1 else { throw bad("training.batch_size must be at least 1, got \(t.batchSize)") }
+        guard t.batchSize >= 1, t.batchSize <= 10_000_000 else { throw bad("training.batch_size must be 1 to 10^7, got \(t.batchSize)") }
         guard t.learningRate > 0, t.learningRate.isFinite else { throw bad("training.learning_rate must be positive, got \(t.learningRate)") }
         guard t.momentum >= 0, t.momentum < 1 else { throw bad("training.momentum must be in [0, 1), got \(t.momentum)") }
         guard t.weightDecay >= 0, t.weightDecay.isFinite else { throw bad("training.weight_decay must be >= 0, got \(t.weightDecay)") }
-        guard t.stepSize >= 1, t.gamma > 0, t.minimumLearningRate >= 0 else { throw bad("training: step_size must be >= 1, gamma > 0, minimum_learning_rate >= 0") }
-        guard t.patience >= 0, t.minDelta >= 0, t.checkpointEvery >= 0 else { throw bad("training: patience, min_delta and checkpoint_every must be >= 0") }
+        guard t.stepSize >= 1, t.gamma > 0, t.gamma.isFinite, t.minimumLearningRate >= 0, t.minimumLearningRate.isFinite else {
+            throw bad("training: step_size must be >= 1, gamma finite and > 0, minimum_learning_rate finite and >= 0")
+        }
+        guard t.patience >= 0, t.minDelta >= 0, t.minDelta.isFinite, t.checkpointEvery >= 0 else {
+            throw bad("training: patience, min_delta and checkpoint_every must be finite and >= 0")
+        }
         guard t.validationFraction >= 0, t.validationFraction < 1 else { throw bad("training.validation_fraction must be in [0, 1), got \(t.validationFraction)") }
-        guard t.validationPatches >= 1 else { throw bad("training.validation_patches must be at least 1") }
+        guard t.validationPatches >= 1, t.validationPatches <= 100_000_000 else { throw bad("training.validation_patches must be 1 to 10^8") }
         switch model {
         case .sae:
             guard let sae, cae == nil else { throw bad("model sae takes an 'sae' section and no 'cae' section") }
@@ -246,7 +250,7 @@ public struct PretrainConfig: Sendable, Codable, Equatable {
             if sae.sparsityTarget != 0 {
                 guard sae.sparsityTarget > 0, sae.sparsityTarget < 1 else { throw bad("sae.sparsity_target must be in (0, 1), or 0 for no sparsity penalty") }
                 guard sae.activation == .sigmoid else { throw bad("the KL sparsity penalty needs sigmoid hidden units (sae.activation = sigmoid), or sae.sparsity_target = 0") }
-                guard sae.sparsityWeight >= 0 else { throw bad("sae.sparsity_weight must be >= 0") }
+                guard sae.sparsityWeight >= 0, sae.sparsityWeight.isFinite else { throw bad("sae.sparsity_weight must be finite and >= 0") }
             }
             try Self.validateCorruption(sae.corruption, sae.corruptionLevel, "sae")
             guard sae.fineTuneEpochs >= 0, sae.fineTuneEpochs <= 100_000 else { throw bad("sae.fine_tune_epochs must be 0 to 100000") }
@@ -265,6 +269,7 @@ public struct PretrainConfig: Sendable, Codable, Equatable {
     }
 
     private static func validateCorruption(_ kind: CorruptionKind, _ level: Double, _ section: String) throws(PretrainError) {
+        guard level.isFinite else { throw .invalidConfig("\(section).corruption_level must be finite, got \(level)") }
         switch kind {
         case .none: break
         case .masking:

@@ -27,9 +27,11 @@ public struct PretrainProvenance: Sendable, Codable, Equatable {
     public var skippedScans: [SkippedScan]
     public var trainingParticipants: [String]
     public var validationParticipants: [String]
+    /// Engine threads of the run: results are byte-identical for the same thread count.
+    public var threads: Int
 
     enum CodingKeys: String, CodingKey {
-        case manifest, scans
+        case manifest, scans, threads
         case adwbVersion = "adwb_version", manifestSha256 = "manifest_sha256", skippedScans = "skipped_scans"
         case trainingParticipants = "training_participants", validationParticipants = "validation_participants"
     }
@@ -86,28 +88,35 @@ public enum Pretraining {
     ///   - skipBad: leave out scans that cannot be read (listed in the provenance) instead
     ///     of stopping before training.
     ///   - progress: `(done, total)` while the scans are checked.
+    ///   - overwrite: replace a run already in `output` (its own files only), once the
+    ///     manifest and scans have been checked; otherwise such a folder is refused.
     public static func start(config: PretrainConfig, manifest manifestURL: URL, output: URL, resources: PretrainResources = PretrainResources(),
-                             skipBad: Bool = false, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> Setup {
+                             skipBad: Bool = false, overwrite: Bool = false,
+                             progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> Setup {
         try config.validate()
         let directory = RunDirectory(output)
-        if FileManager.default.fileExists(atPath: directory.config.path) {
+        if !overwrite && FileManager.default.fileExists(atPath: directory.config.path) {
             throw PretrainError.io("\(output.path) already holds a pretraining run (config.json): continue it with --resume, replace it with --overwrite, or choose another --out")
         }
-        let (manifest, sha) = try readManifest(manifestURL, expectedSha: nil)
+        let (manifest, sha, malformed) = try readManifest(manifestURL, expectedSha: nil, skipBad: skipBad)
         let sources = scanSources(manifest)
+        let malformedLines = Set(malformed.compactMap(\.line))
+        let candidates = sources.indices.filter { sources[$0].line.map { !malformedLines.contains($0) } ?? true }
         let cache = ScanCache(sources: sources, options: config.patches, megabytes: resources.cacheMegabytes)
         let done = Counter()
-        let failures = cache.preload(Array(sources.indices), workers: resources.workers) { _ in progress(done.increment(), sources.count) }
-        let skipped = failures.keys.sorted().map { index -> SkippedScan in
+        let failures = cache.preload(candidates, workers: resources.workers) { _ in progress(done.increment(), candidates.count) }
+        let unreadable = failures.keys.sorted().map { index -> SkippedScan in
             if case let .badScan(path, line, reason) = failures[index]! { return SkippedScan(line: line, path: path, reason: reason) }
             return SkippedScan(line: sources[index].line, path: sources[index].image.path, reason: failures[index]!.description)
         }
-        if !skipped.isEmpty && !skipBad { throw PretrainError.badScans(skipped.map(\.description)) }
-        let usable = sources.indices.filter { failures[$0] == nil }
+        if !unreadable.isEmpty && !skipBad { throw PretrainError.badScans(unreadable.map(\.description)) }
+        let skipped = (malformed + unreadable).sorted { ($0.line ?? 0) < ($1.line ?? 0) }
+        let usable = candidates.filter { failures[$0] == nil }
         let (trainingIDs, validationIDs) = try splitParticipants(manifest.rows, usable: usable, config: config)
         let provenance = PretrainProvenance(
             adwbVersion: version, manifest: manifestURL.standardizedFileURL.path, manifestSha256: sha, scans: usable.count,
-            skippedScans: skipped, trainingParticipants: trainingIDs, validationParticipants: validationIDs)
+            skippedScans: skipped, trainingParticipants: trainingIDs, validationParticipants: validationIDs, threads: Engine.threads)
+        if overwrite { try directory.removeRun() }
         try FileManager.default.createDirectory(at: directory.checkpoints, withIntermediateDirectories: true)
         let record = try ConfigFile.encoder.encode(RunRecord(config: config, provenance: provenance))
         try AtomicFile.write(record, to: directory.config)
@@ -118,6 +127,8 @@ public enum Pretraining {
 
     /// Continues the run in `output` from its last checkpoint. The manifest must be the one
     /// the run started with (checked by SHA-256); `manifest` overrides its recorded path.
+    /// Bytes equal an uninterrupted run's when `Engine.threads` equals the recorded
+    /// `provenance.threads` (the caller sets it; `adwb pretrain --resume` does by default).
     public static func resume(output: URL, manifest override: URL? = nil, resources: PretrainResources = PretrainResources()) throws -> Setup {
         let directory = RunDirectory(output)
         let data: Data
@@ -132,7 +143,9 @@ public enum Pretraining {
             throw PretrainError.io("\(output.path): no checkpoint to resume from (\(directory.lastCheckpoint.lastPathComponent) is missing)")
         }
         let provenance = record.provenance
-        let (manifest, _) = try readManifest(override ?? URL(fileURLWithPath: provenance.manifest), expectedSha: provenance.manifestSha256)
+        // The file is the one the run started with, so its malformed rows are among the skipped ones.
+        let (manifest, _, _) = try readManifest(override ?? URL(fileURLWithPath: provenance.manifest), expectedSha: provenance.manifestSha256,
+                                                skipBad: true)
         let sources = scanSources(manifest)
         let cache = ScanCache(sources: sources, options: record.config.patches, megabytes: resources.cacheMegabytes)
         // The scans skipped at the start stay skipped.
@@ -142,6 +155,12 @@ public enum Pretraining {
                                       directory: directory, resources: resources, configJSON: data)
         try trainer.resume()
         return Setup(trainer: trainer, provenance: provenance)
+    }
+
+    /// The engine threads the run in `output` recorded (nil if it holds no readable run).
+    public static func recordedThreads(output: URL) -> Int? {
+        guard let data = try? Data(contentsOf: RunDirectory(output).config) else { return nil }
+        return (try? JSONDecoder().decode(RunRecord.self, from: data))?.provenance.threads
     }
 
     private static func makeTrainer(config: PretrainConfig, provenance: PretrainProvenance, manifest: Manifest, cache: ScanCache,
@@ -167,7 +186,10 @@ public enum Pretraining {
         return trainer
     }
 
-    private static func readManifest(_ url: URL, expectedSha: String?) throws -> (Manifest, String) {
+    /// Reads the manifest and its SHA-256. Malformed rows (bad fields, duplicates, unknown
+    /// labels) stop the run, all listed with their lines; with `skipBad` they are returned to
+    /// be skipped instead. A header without the required columns always stops it.
+    private static func readManifest(_ url: URL, expectedSha: String?, skipBad: Bool) throws -> (Manifest, String, malformed: [SkippedScan]) {
         let bytes: Data
         do { bytes = try Data(contentsOf: url) } catch {
             throw CohortError.cannotRead(path: url.path, reason: (error as NSError).localizedDescription)
@@ -176,9 +198,17 @@ public enum Pretraining {
         if let expectedSha, sha != expectedSha {
             throw PretrainError.io("\(url.path) has changed since the run started (SHA-256 \(sha.prefix(12))…, recorded \(expectedSha.prefix(12))…)")
         }
-        let manifest = try Manifest(contentsOf: url)
+        let (parsed, issues) = try Manifest.parse(contentsOf: url)
+        let errors = issues.filter { $0.severity == .error }
+        guard let manifest = parsed, errors.isEmpty || (skipBad && errors.allSatisfy { $0.line != nil }) else {
+            throw CohortError.invalidManifest(path: url.path, issues: errors)
+        }
         guard !manifest.rows.isEmpty else { throw PretrainError.invalidConfig("\(url.path) lists no scans") }
-        return (manifest, sha)
+        let reasons = Dictionary(grouping: errors, by: { $0.line ?? 0 })
+        let malformed = reasons.keys.sorted().map { line in
+            SkippedScan(line: line, path: url.path, reason: "malformed manifest row: " + reasons[line]!.map(\.message).joined(separator: "; "))
+        }
+        return (manifest, sha, malformed)
     }
 
     /// Every manifest row, labelled or not (pretraining is unsupervised).

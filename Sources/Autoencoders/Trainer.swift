@@ -147,6 +147,11 @@ public final class Trainer {
         guard let json = stored["adwb_trainer_state"], let restored = try? TrainerState.decoder.decode(TrainerState.self, from: Data(json.utf8)) else {
             throw PretrainError.io("\(url.path): not a pretraining checkpoint (no trainer state)")
         }
+        let phases = config.phaseNames.count
+        guard (0...phases).contains(restored.phase), restored.epoch >= 0, restored.batch >= 0, restored.step >= 0,
+              restored.phase == phases || restored.epoch <= config.epochs(phase: restored.phase) else {
+            throw PretrainError.io("\(url.path): its training state (phase \(restored.phase), epoch \(restored.epoch), batch \(restored.batch)) does not fit this run's configuration")
+        }
         var modelTensors: [String: SafeTensors.Value] = [:]
         var optimizerTensors: [String: Tensor] = [:]
         for (name, value) in tensors {
@@ -205,9 +210,8 @@ public final class Trainer {
                     var noise = Xoshiro256StarStar(seed: SplitMix64.derive(config.seed, 0x2_0000, UInt64(state.step)))
                     let tally = try model.trainStep(batch.patches, phase: phase, noise: &noise, weightDecay: Float(config.training.weightDecay))
                     guard tally.objective.isFinite else {
-                        let checkpoint = FileManager.default.fileExists(atPath: directory.lastCheckpoint.path) ? directory.lastCheckpoint.path : nil
                         throw PretrainError.nonFiniteLoss(step: state.step + 1, phase: name, epoch: state.epoch + 1,
-                                                          value: "\(tally.objective)", checkpoint: checkpoint)
+                                                          value: "\(tally.objective)", checkpoint: lastGoodCheckpoint)
                     }
                     optimizer.step()
                     state.step += 1
@@ -232,8 +236,11 @@ public final class Trainer {
                 }
             }
             // Phase done: keep its best weights, then move on with fresh bookkeeping.
-            if config.training.restoreBest, state.best != nil, let (tensors, stored) = try? SafeTensors.read(from: directory.bestCheckpoint),
-               stored["adwb_phase"] == String(phase) {
+            if config.training.restoreBest, state.best != nil {
+                let (tensors, stored) = try SafeTensors.read(from: directory.bestCheckpoint)
+                guard stored["adwb_phase"] == String(phase) else {
+                    throw PretrainError.io("\(directory.bestCheckpoint.path) holds the best weights of phase \(stored["adwb_phase"] ?? "?"), not of phase \(phase)")
+                }
                 try Checkpoint.load(model.module, tensors: tensors, path: directory.bestCheckpoint.path)
             }
             state.phase += 1
@@ -247,6 +254,12 @@ public final class Trainer {
         state.finished = true
         try saveCheckpoint(nil)
         return .finished
+    }
+
+    /// The last checkpoint, if one has been written (it always holds finite weights: none is
+    /// written after a non-finite loss).
+    private var lastGoodCheckpoint: String? {
+        FileManager.default.fileExists(atPath: directory.lastCheckpoint.path) ? directory.lastCheckpoint.path : nil
     }
 
     /// Validates, logs and updates early stopping at the end of an epoch.
@@ -265,7 +278,7 @@ public final class Trainer {
         if let error = validationTally?.tally.meanSquaredError {
             guard error.isFinite else {
                 throw PretrainError.nonFiniteLoss(step: state.step, phase: name, epoch: state.epoch + 1, value: "\(error) (validation)",
-                                                  checkpoint: directory.lastCheckpoint.path)
+                                                  checkpoint: lastGoodCheckpoint)
             }
             if state.best.map({ error < $0 - config.training.minDelta }) ?? true {
                 state.best = error

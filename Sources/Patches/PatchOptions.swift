@@ -96,9 +96,9 @@ public struct PatchSamplingOptions: Sendable, Codable, Equatable {
         guard foregroundThreshold.isFinite, foregroundThreshold >= 0, foregroundThreshold < 1 else {
             throw bad("foreground threshold", foregroundThreshold, "must be in [0, 1)")
         }
-        guard patchesPerEpoch >= 1 else { throw bad("patches per epoch", patchesPerEpoch, "must be at least 1") }
-        guard scansPerBlock >= 1 else { throw bad("scans per block", scansPerBlock, "must be at least 1") }
-        guard blockMegabytes >= 1 else { throw bad("block megabytes", blockMegabytes, "must be at least 1") }
+        guard patchesPerEpoch >= 1, patchesPerEpoch <= 1_000_000_000 else { throw bad("patches per epoch", patchesPerEpoch, "must be 1 to 10^9") }
+        guard scansPerBlock >= 1, scansPerBlock <= 100_000 else { throw bad("scans per block", scansPerBlock, "must be 1 to 100000") }
+        guard blockMegabytes >= 1, blockMegabytes <= 1_000_000 else { throw bad("block megabytes", blockMegabytes, "must be 1 to 10^6") }
         let a = augmentation
         guard a.flipProbability >= 0, a.flipProbability <= 1 else { throw bad("flip probability", a.flipProbability, "must be in [0, 1]") }
         guard a.maxShift >= 0, a.maxShift <= 64 else { throw bad("max shift", a.maxShift, "must be 0 to 64 voxels") }

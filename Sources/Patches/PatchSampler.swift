@@ -58,9 +58,12 @@ public struct PatchSampler: Sendable {
         return Xoshiro256StarStar(seed: seedValue)
     }
 
+    /// Bytes a block holds per patch: its values plus its record and shuffle slot.
+    static let bookkeepingBytes = MemoryLayout<PatchOrigin>.stride + 2 * MemoryLayout<Int>.stride
+
     /// The most patches one visit may cut (`blockMegabytes / scansPerBlock` of patches).
     public var patchesPerVisit: Int {
-        max(1, options.blockMegabytes * 1_000_000 / options.scansPerBlock / (options.patchVolume * 4))
+        max(1, options.blockMegabytes * 1_000_000 / options.scansPerBlock / (options.patchVolume * 4 + Self.bookkeepingBytes))
     }
 
     /// The epoch's blocks, each a list of visits, in the order they are consumed.

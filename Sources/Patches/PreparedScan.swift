@@ -58,7 +58,9 @@ public struct PreparedScan: Sendable {
             } catch let error as PatchError {
                 throw error
             } catch {
-                throw fail(url, String(describing: error))
+                // The reader's messages start with the path, which `badScan` names already.
+                let message = String(describing: error)
+                throw fail(url, message.hasPrefix(url.path + ": ") ? String(message.dropFirst(url.path.count + 2)) : message)
             }
         }
         try options.validate()

@@ -49,6 +49,7 @@ struct PretrainCommand: ParsableCommand {
 
     func validate() throws {
         if resume && overwrite { throw ValidationError("--resume continues a run; --overwrite replaces it: choose one") }
+        if resume && skipBad { throw ValidationError("--skip-bad applies when a run starts; a resumed run keeps the scans it skipped") }
         if resume && (model != nil || preset != nil || config != nil) {
             throw ValidationError("--resume reuses the run's configuration; drop --model, --preset and --config")
         }
@@ -80,17 +81,24 @@ struct PretrainCommand: ParsableCommand {
         let output = URL(fileURLWithPath: out)
         let setup: Pretraining.Setup
         if resume {
-            if patches.isSet || sae.isSet || cae.isSet || training.isSet {
+            if patches.isSet || sae.isSet || sae.sharedIsSet || cae.isSet || training.isSet {
                 throw ValidationError("--resume continues with the run's own configuration; hyper-parameter options cannot change it")
+            }
+            let recorded = Pretraining.recordedThreads(output: output)
+            if compute.threads == nil, let recorded {
+                Engine.setThreads(recorded)
+            } else if let recorded, recorded != Engine.threads {
+                log("warning: the run used \(recorded) threads; with \(Engine.threads) its weights will not be byte-identical to an uninterrupted run")
             }
             setup = try Pretraining.resume(output: output, manifest: manifest.map { URL(fileURLWithPath: $0) }, resources: resources.value)
             log("resuming \(output.path) at phase \(setup.trainer.state.phase + 1), epoch \(setup.trainer.state.epoch + 1), step \(setup.trainer.state.step)")
         } else {
             let resolved = try resolvedConfig()
-            if overwrite { try RunDirectory(output).removeRun() }
             let checking = SharedProgress(label: "checking scans")
             setup = try Pretraining.start(config: resolved, manifest: URL(fileURLWithPath: manifest!), output: output,
-                                          resources: resources.value, skipBad: skipBad) { done, total in checking.update(done, total) }
+                                          resources: resources.value, skipBad: skipBad, overwrite: overwrite) { done, total in
+                checking.update(done, total)
+            }
             let p = setup.provenance
             log("\(resolved.model.rawValue)\(resolved.preset.map { " (\($0))" } ?? ""): \(p.scans) scans, "
                 + "\(p.trainingParticipants.count) training / \(p.validationParticipants.count) validation participants; config: \(RunDirectory(output).config.path)")
@@ -134,7 +142,7 @@ struct PretrainCommand: ParsableCommand {
             print("skipped \(setup.provenance.skippedScans.count) scan(s):")
             for scan in setup.provenance.skippedScans { print("  \(scan)") }
         }
-        if interrupt.isSet { throw ExitCode(130) }
+        if let signalNumber = interrupt.signalNumber { throw ExitCode(128 + signalNumber) }
     }
 }
 
@@ -161,7 +169,7 @@ private func short(_ value: Double) -> String { String(format: "%.5g", value) }
 /// Set by SIGINT or SIGTERM: the trainer checkpoints and stops at the next minibatch.
 final class InterruptFlag: @unchecked Sendable {
     private let lock = NSLock()
-    private var set = false
+    private var received: Int32?
     private var sources: [DispatchSourceSignal] = []
 
     init() {
@@ -171,7 +179,7 @@ final class InterruptFlag: @unchecked Sendable {
             source.setEventHandler { [weak self] in
                 guard let self else { return }
                 self.lock.lock()
-                self.set = true
+                self.received = signalNumber
                 self.lock.unlock()
                 FileHandle.standardError.write(Data("\npretrain: stopping after this minibatch (checkpointing)...\n".utf8))
             }
@@ -180,10 +188,13 @@ final class InterruptFlag: @unchecked Sendable {
         }
     }
 
-    var isSet: Bool {
+    var isSet: Bool { signalNumber != nil }
+
+    /// The signal received, if any.
+    var signalNumber: Int32? {
         lock.lock()
         defer { lock.unlock() }
-        return set
+        return received
     }
 }
 
@@ -212,12 +223,13 @@ struct PatchArguments: ParsableArguments {
     var clipPercentiles: String?
     @Option(name: .customLong("foreground-threshold"), help: "Without a mask_path: fraction of the 99th percentile above which voxels are foreground.")
     var foregroundThreshold: Double?
-    @Flag(name: .customLong("zero-outside-mask"), help: "Set voxels outside the mask to 0 after normalisation.")
-    var zeroOutsideMask = false
+    @Flag(name: .customLong("zero-outside-mask"), inversion: .prefixedNo, help: "Set voxels outside the mask to 0 after normalisation.")
+    var zeroOutsideMask: Bool?
     @Option(name: .customLong("patches-per-epoch"), help: "Patches drawn per epoch, shared equally by the training scans.")
     var patchesPerEpoch: Int?
-    @Flag(name: .customLong("fixed-patches"), help: "Train on the same patch sample every epoch instead of drawing new patches.")
-    var fixedPatches = false
+    @Flag(name: .customLong("fixed-patches"), inversion: .prefixedNo,
+          help: "Train on the same patch locations every epoch (order and augmentation drawn anew) instead of new patches.")
+    var fixedPatches: Bool?
     @Option(name: .customLong("scans-per-block"), help: "Scan visits whose patches are shuffled together.")
     var scansPerBlock: Int?
     @Option(name: .customLong("block-mb"), help: "Memory for one shuffled block of patches, in MB.")
@@ -232,8 +244,8 @@ struct PatchArguments: ParsableArguments {
     var intensityOffset: Double?
 
     var isSet: Bool {
-        patchSize != nil || normalization != nil || clipPercentiles != nil || foregroundThreshold != nil || zeroOutsideMask
-            || patchesPerEpoch != nil || fixedPatches || scansPerBlock != nil || blockMegabytes != nil || flipProbability != nil
+        patchSize != nil || normalization != nil || clipPercentiles != nil || foregroundThreshold != nil || zeroOutsideMask != nil
+            || patchesPerEpoch != nil || fixedPatches != nil || scansPerBlock != nil || blockMegabytes != nil || flipProbability != nil
             || maxShift != nil || intensityScale != nil || intensityOffset != nil
     }
 
@@ -246,9 +258,9 @@ struct PatchArguments: ParsableArguments {
         if let normalization { options.normalization = normalization }
         if let clipPercentiles { options.clipPercentiles = try numbers(clipPercentiles, option: "--clip-percentiles") }
         if let foregroundThreshold { options.foregroundThreshold = foregroundThreshold }
-        if zeroOutsideMask { options.zeroOutsideMask = true }
+        if let zeroOutsideMask { options.zeroOutsideMask = zeroOutsideMask }
         if let patchesPerEpoch { options.patchesPerEpoch = patchesPerEpoch }
-        if fixedPatches { options.resampleEachEpoch = false }
+        if let fixedPatches { options.resampleEachEpoch = !fixedPatches }
         if let scansPerBlock { options.scansPerBlock = scansPerBlock }
         if let blockMegabytes { options.blockMegabytes = blockMegabytes }
         if let flipProbability { options.augmentation.flipProbability = flipProbability }
@@ -265,8 +277,8 @@ struct SAEArguments: ParsableArguments {
     var activation: ActivationName?
     @Option(name: .customLong("output-activation"), help: "Activation reconstructing the patch: sigmoid (for minmax inputs) or linear.")
     var outputActivation: ActivationName?
-    @Flag(help: "Tie decoder weights to the transposed encoder weights.")
-    var tied = false
+    @Flag(inversion: .prefixedNo, help: "Tie decoder weights to the transposed encoder weights.")
+    var tied: Bool?
     @Option(name: .customLong("sparsity-target"), help: "Target mean activation rho of the KL sparsity penalty (0: no penalty).")
     var sparsityTarget: Double?
     @Option(name: .customLong("sparsity-weight"), help: "Weight beta of the KL sparsity penalty.")
@@ -279,7 +291,10 @@ struct SAEArguments: ParsableArguments {
     var fineTuneEpochs: Int?
 
     /// Options that only a SAE has (activation and corruption also apply to a CAE).
-    var isSet: Bool { hidden != nil || outputActivation != nil || tied || sparsityTarget != nil || sparsityWeight != nil || fineTuneEpochs != nil }
+    var isSet: Bool { hidden != nil || outputActivation != nil || tied != nil || sparsityTarget != nil || sparsityWeight != nil || fineTuneEpochs != nil }
+
+    /// Whether any option a CAE shares was given.
+    var sharedIsSet: Bool { activation != nil || corruption != nil || corruptionLevel != nil }
 
     /// The options a CAE shares: activation and input corruption.
     func applyShared(to options: inout CAEOptions) {
@@ -292,7 +307,7 @@ struct SAEArguments: ParsableArguments {
         if let hidden { options.hidden = try integers(hidden, option: "--hidden") }
         if let activation { options.activation = activation }
         if let outputActivation { options.outputActivation = outputActivation }
-        if tied { options.tiedWeights = true }
+        if let tied { options.tiedWeights = tied }
         if let sparsityTarget { options.sparsityTarget = sparsityTarget }
         if let sparsityWeight { options.sparsityWeight = sparsityWeight }
         if let corruption { options.corruption = corruption }
@@ -345,8 +360,9 @@ struct TrainingArguments: ParsableArguments {
     var patience: Int?
     @Option(name: .customLong("min-delta"), help: "Smallest validation improvement that counts.")
     var minDelta: Double?
-    @Flag(name: .customLong("no-restore-best"), help: "Keep the last epoch's weights instead of the best validation epoch's.")
-    var noRestoreBest = false
+    @Flag(name: .customLong("restore-best"), inversion: .prefixedNo,
+          help: "End each phase with its best validation epoch's weights (--no-restore-best: the last epoch's).")
+    var restoreBest: Bool?
     @Option(name: .customLong("checkpoint-every"), help: "Checkpoint every N minibatch steps besides each epoch's end (0: epochs only).")
     var checkpointEvery: Int?
     @Option(name: .customLong("validation-fraction"), help: "Share of participants held out for validation patches.")
@@ -357,7 +373,7 @@ struct TrainingArguments: ParsableArguments {
     var isSet: Bool {
         seed != nil || epochs != nil || batchSize != nil || optimizer != nil || learningRate != nil || momentum != nil || weightDecay != nil
             || schedule != nil || stepSize != nil || gamma != nil || minimumLearningRate != nil || patience != nil || minDelta != nil
-            || noRestoreBest || checkpointEvery != nil || validationFraction != nil || validationPatches != nil
+            || restoreBest != nil || checkpointEvery != nil || validationFraction != nil || validationPatches != nil
     }
 
     func apply(to options: inout TrainingOptions, seed resolvedSeed: inout UInt64) {
@@ -374,7 +390,7 @@ struct TrainingArguments: ParsableArguments {
         if let minimumLearningRate { options.minimumLearningRate = minimumLearningRate }
         if let patience { options.patience = patience }
         if let minDelta { options.minDelta = minDelta }
-        if noRestoreBest { options.restoreBest = false }
+        if let restoreBest { options.restoreBest = restoreBest }
         if let checkpointEvery { options.checkpointEvery = checkpointEvery }
         if let validationFraction { options.validationFraction = validationFraction }
         if let validationPatches { options.validationPatches = validationPatches }
@@ -388,7 +404,7 @@ struct ResourceArguments: ParsableArguments {
     var cacheMegabytes = 512
 
     func validate() throws {
-        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        guard workers >= 1, workers <= 64 else { throw ValidationError("--workers must be 1 to 64") }
         guard cacheMegabytes >= 0 else { throw ValidationError("--cache-mb must be >= 0") }
     }
 

@@ -137,7 +137,7 @@ import TestSupport
     @Test func errorDescriptionSaysInvalidConfiguration() {
         var config = PretrainConfig(model: .sae)
         config.training.batchSize = 0
-        #expect(throws: PretrainError.invalidConfig("training.batch_size must be at least 1, got 0")) { try config.validate() }
+        #expect(throws: PretrainError.invalidConfig("training.batch_size must be 1 to 10^7, got 0")) { try config.validate() }
         #expect(AETest.validationMessage(config)?.hasPrefix("invalid configuration: ") == true)
     }
 

@@ -220,9 +220,10 @@ struct PatchSamplerTests {
     @Test func planCoversTheQuotasWithinTheVisitCap() throws {
         var options = testOptions(size: [10, 10, 10], patches: 1000)  // 4000 B per patch
         options.scansPerBlock = 4
-        options.blockMegabytes = 1  // 62 patches per visit
+        options.blockMegabytes = 1  // 61 patches per visit (values and bookkeeping)
         let sampler = try PatchSampler(scans: [3, 5, 8], options: options, seed: 3)
-        #expect(sampler.patchesPerVisit == 1_000_000 / 4 / 4000)
+        #expect(sampler.patchesPerVisit == 1_000_000 / 4 / (4000 + PatchSampler.bookkeepingBytes))
+        #expect(sampler.patchesPerVisit == 61)
         for epoch in 0..<3 {
             let plan = sampler.plan(epoch: epoch)
             let visits = plan.flatMap { $0 }

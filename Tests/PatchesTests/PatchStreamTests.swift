@@ -8,8 +8,8 @@ import VolumeIO
 /// The streaming queue: bounded memory (by counting, not timing), the cache's budget, and
 /// errors from scans a block needs.
 struct PatchStreamTests {
-    /// Options for the memory tests: 8³ patches (2048 B), 4 visits per block, 1 MB blocks, so a
-    /// visit holds at most 122 patches and a block at most 488.
+    /// Options for the memory tests: 8³ patches (2048 B plus 56 B of bookkeeping), 4 visits per
+    /// block, 1 MB blocks, so a visit holds at most 118 patches and a block at most 472.
     static func memoryOptions() -> PatchSamplingOptions {
         var options = testOptions(size: [8, 8, 8], patches: 6000)
         options.scansPerBlock = 4
@@ -22,7 +22,7 @@ struct PatchStreamTests {
             let options = Self.memoryOptions()
             let depth = 2
             let probe = try PatchSampler(scans: [0], options: options, seed: 1)
-            #expect(probe.patchesPerVisit == 122)
+            #expect(probe.patchesPerVisit == 118)
             // The bound depends on the options only, never on the number of scans.
             let bound = depth * options.scansPerBlock * probe.patchesPerVisit
             #expect(options.patchesPerEpoch > 5 * bound, "an epoch must be much larger than the bound for the test to mean anything")

@@ -274,6 +274,7 @@ import Testing
         #expect(Set(provenance.trainingParticipants).isDisjoint(with: provenance.validationParticipants))
         #expect(Set(provenance.trainingParticipants).union(provenance.validationParticipants) == all)
         #expect(provenance.validationParticipants.count == 2)
+        #expect(provenance.threads == Engine.threads)
     }
 
     @Test func aMissingScanStopsBeforeTrainingNamingItsLine() throws {
