@@ -7,13 +7,6 @@ import TensorCore
 import TestSupport
 import Testing
 
-// Review findings on the unsupervised stage: each test fails today and shows one bug.
-
-/// The parent test process's tiny cohort, seen from an exit test's child process (the child
-/// must not generate its own: a child that traps never runs its `atexit` clean-up).
-private func parentCohortManifest() -> URL {
-    FileManager.default.temporaryDirectory.appendingPathComponent("adwb-pretrain-cohort-\(getppid())/manifest.tsv")
-}
 
 /// In an exit test's child: starts and trains a tiny SAE run on the parent's cohort with
 /// `edit` applied; a thrown (typed) error is a fine outcome, only a trap is not.
@@ -25,7 +18,7 @@ private func pretrainIgnoringErrors(_ tag: String, _ edit: (inout PretrainConfig
     edit(&config)
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("adwb-review-\(tag)-\(getppid())")
     do {
-        let setup = try Pretraining.start(config: config, manifest: parentCohortManifest(), output: folder)
+        let setup = try Pretraining.start(config: config, manifest: TinyCohort.parentManifest(), output: folder)
         _ = try setup.trainer.run()
     } catch {}
 }

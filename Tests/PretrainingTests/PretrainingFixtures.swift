@@ -27,6 +27,13 @@ enum TinyCohort {
         }
     }()
 
+    /// The parent test process's cohort, seen from an exit test's child process (the child
+    /// must not generate its own: a child that dies never runs its `atexit` clean-up). The
+    /// parent must have made it first (`_ = TinyCohort.manifest`).
+    static func parentManifest() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("adwb-pretrain-cohort-\(getppid())/manifest.tsv")
+    }
+
     /// A copy of the cohort's manifest in `folder` with `edit` applied to its text.
     static func editedManifest(in folder: URL, _ edit: (String) -> String) throws -> URL {
         let text = try String(contentsOf: manifest, encoding: .utf8)
