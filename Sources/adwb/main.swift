@@ -79,15 +79,17 @@ struct BenchCommand: ParsableCommand {
             try printJSONLine(report)
         } else {
             print("threads: \(report.threads)   peak RSS: \(report.peak_rss_mb) MiB")
-            print("kernel".padding(toLength: 22, withPad: " ", startingAt: 0) + "      ms            rate  runs"
+            let width = max(22, (report.kernels.keys.map(\.count).max() ?? 0) + 2)
+            print("kernel".padding(toLength: width, withPad: " ", startingAt: 0) + "      ms            rate  runs"
                   + (baseline == nil ? "" : "   peers (ms, peer/ours)"))
             for (name, timing) in report.kernels.sorted(by: { $0.key < $1.key }) {
                 let rate = timing.gflops.map { String(format: "%7.1f GFLOP/s", $0) }
-                    ?? timing.mb_per_s.map { String(format: "%10.1f MB/s", $0) } ?? "               -"
+                    ?? timing.mb_per_s.map { String(format: "%10.1f MB/s", $0) }
+                    ?? timing.patches_per_s.map { String(format: "%6.0f patches/s", $0) } ?? "               -"
                 let peerColumns = (baseline?.figures[name] ?? [:]).sorted(by: { $0.key > $1.key }).map {
                     String(format: "%@ %.1f (%.2fx)", $0.key, $0.value, $0.value / timing.ms)
                 }.joined(separator: ", ")
-                print(name.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: "%8.1f", timing.ms)
+                print(name.padding(toLength: width, withPad: " ", startingAt: 0) + String(format: "%8.1f", timing.ms)
                       + " \(rate)  \(timing.runs)   " + peerColumns)
             }
             for (name, reason) in (report.skipped ?? [:]).sorted(by: { $0.key < $1.key }) {
