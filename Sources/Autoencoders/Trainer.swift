@@ -148,7 +148,8 @@ public final class Trainer {
             throw PretrainError.io("\(url.path): not a pretraining checkpoint (no trainer state)")
         }
         let phases = config.phaseNames.count
-        guard (0...phases).contains(restored.phase), restored.epoch >= 0, restored.batch >= 0, restored.step >= 0,
+        let batchesPerEpoch = (config.patches.patchesPerEpoch + config.training.batchSize - 1) / config.training.batchSize
+        guard (0...phases).contains(restored.phase), restored.epoch >= 0, (0...batchesPerEpoch).contains(restored.batch), restored.step >= 0,
               restored.phase == phases || restored.epoch <= config.epochs(phase: restored.phase) else {
             throw PretrainError.io("\(url.path): its training state (phase \(restored.phase), epoch \(restored.epoch), batch \(restored.batch)) does not fit this run's configuration")
         }

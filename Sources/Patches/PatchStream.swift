@@ -43,7 +43,7 @@ public final class PatchStream {
         batchCount = (total + batchSize - 1) / batchSize
         let plan = sampler.plan(epoch: epoch)
         // Find the block holding the first patch wanted.
-        var skipPatches = min(skipBatches * batchSize, total)
+        var skipPatches = min(min(skipBatches, batchCount) * batchSize, total)
         var first = 0
         while first < plan.count {
             let size = plan[first].reduce(0) { $0 + $1.count }
