@@ -61,6 +61,6 @@ let package = Package(
         .testTarget(name: "PatchesTests", dependencies: ["Patches", "Cohort", "VolumeIO", "TestSupport"]),
         .testTarget(name: "AutoencodersTests", dependencies: ["Autoencoders", "Patches", "Cohort", "NeuralNet", "TestSupport"]),
         .testTarget(name: "PretrainingTests", dependencies: ["Autoencoders", "Patches", "Cohort", "NeuralNet", "VolumeIO", "TestSupport"]),
-        .testTarget(name: "AdwbTests", dependencies: ["adwb", "Benchmarks"]),
+        .testTarget(name: "AdwbTests", dependencies: ["adwb", "Benchmarks", "TestSupport"]),
     ]
 )

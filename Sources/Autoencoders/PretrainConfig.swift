@@ -289,6 +289,9 @@ public struct PretrainConfig: Sendable, Codable, Equatable {
         }
     }
 
+    /// Minibatches in an epoch (the last may be smaller).
+    var batchesPerEpoch: Int { (patches.patchesPerEpoch + training.batchSize - 1) / training.batchSize }
+
     /// Epochs of phase `index`.
     func epochs(phase index: Int) -> Int {
         model == .sae && phaseNames[index] == "fine-tune" ? (sae?.fineTuneEpochs ?? 0) : training.epochs

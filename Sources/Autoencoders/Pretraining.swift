@@ -179,8 +179,8 @@ public enum Pretraining {
         }
         let model = try makeAutoencoder(config)
         let metadata = ["adwb_config": String(decoding: configJSON, as: UTF8.self), "adwb_version": version]
-        let trainer = Trainer(config: config, model: model, directory: directory, training: training, trainingCache: cache,
-                              validation: validation, validationCache: validation == nil ? nil : cache, metadata: metadata)
+        let trainer = Trainer(config: config, model: model, directory: directory, cache: cache, training: training,
+                              validation: validation, metadata: metadata)
         trainer.workers = resources.workers
         trainer.queueDepth = resources.queueDepth
         return trainer

@@ -116,9 +116,9 @@ public final class Trainer {
     public let directory: RunDirectory
     public private(set) var state: TrainerState
     let training: PatchSampler
-    let trainingCache: ScanCache
+    /// Prepared scans for both samplers (they index its sources).
+    let cache: ScanCache
     let validation: PatchSampler?
-    let validationCache: ScanCache?
     /// Extra metadata stored in checkpoints and the final model (config JSON, provenance).
     let metadata: [String: String]
     /// Threads cutting patches and blocks allowed to wait ready.
@@ -130,12 +130,14 @@ public final class Trainer {
     /// Stop (checkpointed) after this many epochs have finished in this call to `run()`.
     public var stopAfterEpochs: Int?
     private var resumedOptimizer: (tensors: [String: Tensor], step: Int)?
+    /// The validation patches' error when each is predicted by its own mean (computed once).
+    private var meanPredictorMSE: Double?
 
     public init(config: PretrainConfig, model: any AutoencoderModel, directory: RunDirectory,
-                training: PatchSampler, trainingCache: ScanCache, validation: PatchSampler?, validationCache: ScanCache?,
+                cache: ScanCache, training: PatchSampler, validation: PatchSampler?,
                 metadata: [String: String] = [:]) {
         (self.config, self.model, self.directory) = (config, model, directory)
-        (self.training, self.trainingCache, self.validation, self.validationCache) = (training, trainingCache, validation, validationCache)
+        (self.cache, self.training, self.validation) = (cache, training, validation)
         self.metadata = metadata
         state = TrainerState()
     }
@@ -148,8 +150,7 @@ public final class Trainer {
             throw PretrainError.io("\(url.path): not a pretraining checkpoint (no trainer state)")
         }
         let phases = config.phaseNames.count
-        let batchesPerEpoch = (config.patches.patchesPerEpoch + config.training.batchSize - 1) / config.training.batchSize
-        guard (0...phases).contains(restored.phase), restored.epoch >= 0, (0...batchesPerEpoch).contains(restored.batch), restored.step >= 0,
+        guard (0...phases).contains(restored.phase), restored.epoch >= 0, (0...config.batchesPerEpoch).contains(restored.batch), restored.step >= 0,
               restored.phase == phases || restored.epoch <= config.epochs(phase: restored.phase) else {
             throw PretrainError.io("\(url.path): its training state (phase \(restored.phase), epoch \(restored.epoch), batch \(restored.batch)) does not fit this run's configuration")
         }
@@ -198,13 +199,12 @@ public final class Trainer {
                 resumedOptimizer = nil
             }
             let schedule = config.training.schedule(epochs: epochs)
-            let batchesPerEpoch = (config.patches.patchesPerEpoch + config.training.batchSize - 1) / config.training.batchSize
-            observer(.phaseStarted(name: name, index: phase, epochs: epochs, batchesPerEpoch: batchesPerEpoch))
+            observer(.phaseStarted(name: name, index: phase, epochs: epochs, batchesPerEpoch: config.batchesPerEpoch))
             while state.epoch < epochs {
                 // Start of the time not yet counted in `state.epochSeconds`.
                 var started = Date()
                 optimizer.learningRate = schedule.learningRate(base: Float(config.training.learningRate), epoch: state.epoch)
-                let stream = PatchStream(sampler: training, cache: trainingCache, epoch: streamEpoch(phase: phase, epoch: state.epoch),
+                let stream = PatchStream(sampler: training, cache: cache, epoch: streamEpoch(phase: phase, epoch: state.epoch),
                                          batchSize: config.training.batchSize, skipBatches: state.batch, workers: workers, queueDepth: queueDepth)
                 while let batch = try stream.next() {
                     model.module.zeroGradients()
@@ -305,13 +305,16 @@ public final class Trainer {
 
     /// Errors on the validation patches, and the patch-mean predictor's error on them.
     private func validate(phase: Int) throws -> (tally: ReconstructionTally, meanPredictorMSE: Double)? {
-        guard let validation, let validationCache else { return nil }
-        let stream = PatchStream(sampler: validation, cache: validationCache, epoch: 0, batchSize: config.training.batchSize,
+        guard let validation else { return nil }
+        let stream = PatchStream(sampler: validation, cache: cache, epoch: 0, batchSize: config.training.batchSize,
                                  workers: workers, queueDepth: queueDepth)
         var tally = ReconstructionTally()
+        // The validation patches are the same every epoch, so their patch-mean error is too.
+        let known = meanPredictorMSE
         var (baselineError, elements) = (0.0, 0.0)
         while let batch = try stream.next() {
             tally.add(try model.evaluate(batch.patches, phase: phase))
+            guard known == nil else { continue }
             let volume = validation.options.patchVolume
             batch.patches.withUnsafeBufferPointer { p in
                 for patch in 0..<(p.count / volume) {
@@ -322,7 +325,9 @@ public final class Trainer {
                 elements += Double(p.count)
             }
         }
-        return (tally, baselineError / elements)
+        let baseline = known ?? baselineError / elements
+        meanPredictorMSE = baseline
+        return (tally, baseline)
     }
 
     private func saveCheckpoint(_ optimizer: (any Optimizer)?) throws {

@@ -5,6 +5,7 @@ import Foundation
 import NeuralNet
 import TensorCore
 import Testing
+import TestSupport
 @testable import adwb
 
 // End-to-end tests of `adwb pretrain`: options are parsed and the command run in-process (as
@@ -236,27 +237,6 @@ private func referenceSHA256(_ data: Data) -> String {
     return h.map { String(format: "%08x", $0) }.joined()
 }
 
-/// The `adwb` executable built beside the test bundle.
-private func adwbExecutable() throws -> URL {
-    var folders: [URL] = []
-    if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-        folders.append(URL(fileURLWithPath: exe).deletingLastPathComponent())
-    }
-    for bundle in [Bundle.main] + Bundle.allBundles {
-        folders += [bundle.bundleURL, bundle.bundleURL.deletingLastPathComponent()]
-    }
-    for folder in folders {
-        let candidate = folder.appendingPathComponent("adwb")
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isFolder), !isFolder.boolValue,
-           FileManager.default.isExecutableFile(atPath: candidate.path) {
-            return candidate
-        }
-    }
-    Issue.record("no adwb executable beside the test bundle (looked in \(folders.map(\.path)))")
-    throw CancellationError()
-}
-
 /// Runs the built `adwb` with `arguments`; stdout and stderr go through files in `scratch`.
 private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (status: Int32, stdout: String, stderr: String) {
     let id = UUID().uuidString
@@ -265,7 +245,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
     _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
     let stdout = try FileHandle(forWritingTo: stdoutURL), stderr = try FileHandle(forWritingTo: stderrURL)
     let process = Process()
-    process.executableURL = try adwbExecutable()
+    process.executableURL = try builtExecutable("adwb")
     process.arguments = arguments
     process.standardOutput = stdout
     process.standardError = stderr

@@ -27,27 +27,10 @@ private func reviewFolder(_ tag: String) -> URL {
     FileManager.default.temporaryDirectory.appendingPathComponent("adwb-review-\(tag)-\(getpid())")
 }
 
-/// The `adwb` executable built beside the test bundle.
-private func adwbExecutable() throws -> URL {
-    var folders: [URL] = []
-    if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-        folders.append(URL(fileURLWithPath: exe).deletingLastPathComponent())
-    }
-    for bundle in [Bundle.main] + Bundle.allBundles {
-        folders += [bundle.bundleURL, bundle.bundleURL.deletingLastPathComponent()]
-    }
-    for folder in folders {
-        let candidate = folder.appendingPathComponent("adwb")
-        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-    }
-    Issue.record("no adwb executable beside the test bundle")
-    throw CancellationError()
-}
-
 /// Runs the built `adwb`; returns its exit status.
 private func adwb(_ arguments: [String]) throws -> Int32 {
     let process = Process()
-    process.executableURL = try adwbExecutable()
+    process.executableURL = try builtExecutable("adwb")
     process.arguments = arguments
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice

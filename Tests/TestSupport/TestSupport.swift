@@ -107,3 +107,31 @@ public func withTemporaryDirectory<R>(_ body: (URL) throws -> R) throws -> R {
     defer { try? FileManager.default.removeItem(at: directory) }
     return try body(directory)
 }
+
+/// The product `name` (e.g. `adwb`) built beside the running test bundle, for tests that run
+/// the real executable (to see its exit status or printed output).
+public func builtExecutable(_ name: String) throws -> URL {
+    var folders: [URL] = []
+    if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+        folders.append(URL(fileURLWithPath: exe).deletingLastPathComponent())
+    }
+    for bundle in [Bundle.main] + Bundle.allBundles {
+        folders += [bundle.bundleURL, bundle.bundleURL.deletingLastPathComponent()]
+    }
+    for folder in folders {
+        let candidate = folder.appendingPathComponent(name)
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isFolder), !isFolder.boolValue,
+           FileManager.default.isExecutableFile(atPath: candidate.path) {
+            return candidate
+        }
+    }
+    throw MissingExecutable(name: name, searched: folders.map(\.path))
+}
+
+/// `builtExecutable` found nothing.
+public struct MissingExecutable: Error, CustomStringConvertible {
+    public let name: String
+    public let searched: [String]
+    public var description: String { "no \(name) executable beside the test bundle (looked in \(searched))" }
+}
