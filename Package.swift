@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "Cohort", targets: ["Cohort"]),
         .library(name: "Patches", targets: ["Patches"]),
         .library(name: "Autoencoders", targets: ["Autoencoders"]),
+        .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "Extraction", targets: ["Extraction"]),
     ],
     dependencies: [
         // Command-line parsing for the `adwb` tool (subcommands, options, validation).
@@ -30,7 +32,7 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev", "pkg-config"])]
         ),
-        // zlib for streamed gzip (.nii.gz); only VolumeIO imports it.
+        // zlib for streamed gzip (.nii.gz, VolumeIO) and PNG figures (Reports).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: Public API
@@ -40,12 +42,15 @@ let package = Package(
         .target(name: "Cohort", dependencies: ["TensorCore", "VolumeIO", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Patches", dependencies: ["TensorCore", "VolumeIO"]),
         .target(name: "Autoencoders", dependencies: ["TensorCore", "NeuralNet", "Patches", "Cohort", "Yams"]),
+        .target(name: "Reports", dependencies: ["CZlib"]),
+        .target(name: "Extraction", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Reports"]),
         .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders"]),
         .executableTarget(
             name: "adwb",
             dependencies: [
                 "Autoencoders",
                 "Benchmarks",
+                "Extraction",
                 "Cohort",
                 "VolumeIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -61,6 +66,8 @@ let package = Package(
         .testTarget(name: "PatchesTests", dependencies: ["Patches", "Cohort", "VolumeIO", "TestSupport"]),
         .testTarget(name: "AutoencodersTests", dependencies: ["Autoencoders", "Patches", "Cohort", "NeuralNet", "TestSupport"]),
         .testTarget(name: "PretrainingTests", dependencies: ["Autoencoders", "Patches", "Cohort", "NeuralNet", "VolumeIO", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "CZlib"]),
+        .testTarget(name: "ExtractionTests", dependencies: ["Extraction", "Autoencoders", "Patches", "Cohort", "NeuralNet", "VolumeIO", "TestSupport"]),
         .testTarget(name: "AdwbTests", dependencies: ["adwb", "Benchmarks", "TestSupport"]),
     ]
 )

@@ -15,7 +15,8 @@ public enum ModelKind: String, Sendable, Codable, CaseIterable {
 public enum ActivationName: String, Sendable, Codable, CaseIterable {
     case sigmoid, relu, tanh, linear
 
-    func layer() -> (any Layer)? {
+    /// A fresh layer computing this activation (nil for `linear`).
+    public func layer() -> (any Layer)? {
         switch self {
         case .sigmoid: return Sigmoid()
         case .relu: return ReLU()

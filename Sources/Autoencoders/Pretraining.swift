@@ -44,6 +44,8 @@ public struct SkippedScan: Sendable, Codable, Equatable, CustomStringConvertible
     public var path: String
     public var reason: String
 
+    public init(line: Int?, path: String, reason: String) { (self.line, self.path, self.reason) = (line, path, reason) }
+
     public var description: String { PatchError.badScan(path: path, line: line, reason: reason).description }
 }
 
@@ -189,7 +191,7 @@ public enum Pretraining {
     /// Reads the manifest and its SHA-256. Malformed rows (bad fields, duplicates, unknown
     /// labels) stop the run, all listed with their lines; with `skipBad` they are returned to
     /// be skipped instead. A header without the required columns always stops it.
-    private static func readManifest(_ url: URL, expectedSha: String?, skipBad: Bool) throws -> (Manifest, String, malformed: [SkippedScan]) {
+    public static func readManifest(_ url: URL, expectedSha: String?, skipBad: Bool) throws -> (Manifest, String, malformed: [SkippedScan]) {
         let bytes: Data
         do { bytes = try Data(contentsOf: url) } catch {
             throw CohortError.cannotRead(path: url.path, reason: (error as NSError).localizedDescription)
@@ -212,7 +214,7 @@ public enum Pretraining {
     }
 
     /// Every manifest row, labelled or not (pretraining is unsupervised).
-    static func scanSources(_ manifest: Manifest) -> [ScanSource] {
+    public static func scanSources(_ manifest: Manifest) -> [ScanSource] {
         manifest.rows.map { row in
             ScanSource(name: "\(row.participantID)/\(row.sessionID)", image: manifest.url(for: row.path),
                        mask: row.maskPath.map { manifest.url(for: $0) }, line: row.line)

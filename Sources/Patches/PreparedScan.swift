@@ -47,45 +47,8 @@ public struct PreparedScan: Sendable {
     ///   files, NaN/Inf voxels, 4-D images, a mask of another size, an empty mask or one
     ///   too close to the edge for any patch.
     public static func load(_ source: ScanSource, options: PatchSamplingOptions) throws(PatchError) -> PreparedScan {
-        func fail(_ url: URL, _ reason: String) -> PatchError { .badScan(path: url.path, line: source.line, reason: reason) }
-        func read(_ url: URL) throws(PatchError) -> Volume {
-            do {
-                let header = try VolumeReader.readHeader(url)
-                guard header.volumeCount == 1 else {
-                    throw fail(url, "expected a 3-D image, got \(header.volumeCount) volumes (dimensions \(header.dims))")
-                }
-                return try VolumeReader.read(url)
-            } catch let error as PatchError {
-                throw error
-            } catch {
-                // The reader's messages start with the path, which `badScan` names already.
-                let message = String(describing: error)
-                throw fail(url, message.hasPrefix(url.path + ": ") ? String(message.dropFirst(url.path.count + 2)) : message)
-            }
-        }
-        try options.validate()
-        let image = try read(source.image)
-        let shape = Triple(image.shape[0], image.shape[1], image.shape[2])
-        var mask: [Bool]
-        if let maskURL = source.mask {
-            let maskVolume = try read(maskURL)
-            guard maskVolume.shape == image.shape else {
-                throw fail(maskURL, "mask dimensions \(maskVolume.shape) differ from the image's \(image.shape)")
-            }
-            mask = maskVolume.data.scalars.map { $0 != 0 }
-        } else {
-            var finite = image.data.scalars
-            let p99 = Percentiles.of(&finite, [99])[0]
-            let threshold = Float(options.foregroundThreshold * p99)
-            mask = image.data.scalars.map { $0 > threshold }
-        }
-        let maskVoxels = mask.reduce(0) { $0 + ($1 ? 1 : 0) }
-        guard maskVoxels > 0 else {
-            throw fail(source.mask ?? source.image, source.mask == nil ? "no voxel above the foreground threshold" : "the brain mask is empty")
-        }
-        var values = image.data.scalars
-        normalise(&values, mask: mask, options: options)
-
+        let scan = try NormalisedScan.load(source, options: options)
+        let (shape, mask, values) = (scan.shape, scan.mask, scan.values)
         // The crop: every voxel a patch centred in the mask can reach.
         let (nx, ny, nz) = (shape.d, shape.h, shape.w)
         let (sx, sy, sz) = (options.extent.d, options.extent.h, options.extent.w)
@@ -104,7 +67,9 @@ public struct PreparedScan: Sendable {
         let cropLow = Triple(max(0, lowX - sx / 2), max(0, lowY - sy / 2), max(0, lowZ - sz / 2))
         let cropHigh = Triple(min(nx - 1, highX + sx - 1 - sx / 2), min(ny - 1, highY + sy - 1 - sy / 2), min(nz - 1, highZ + sz - 1 - sz / 2))
         let crop = Triple(cropHigh.d - cropLow.d + 1, cropHigh.h - cropLow.h + 1, cropHigh.w - cropLow.w + 1)
-        guard crop.product < Int(Int32.max) else { throw fail(source.image, "the masked region is too large (over 2^31 voxels)") }
+        guard crop.product < Int(Int32.max) else {
+            throw PatchError.badScan(path: source.image.path, line: source.line, reason: "the masked region is too large (over 2^31 voxels)")
+        }
 
         var data = [Float](repeating: 0, count: crop.product)
         var origins: [Int32] = []
@@ -125,38 +90,10 @@ public struct PreparedScan: Sendable {
             }
         }
         guard !origins.isEmpty else {
-            throw fail(source.image, "no \(sx)x\(sy)x\(sz) patch centred in the mask fits inside the \(nx)x\(ny)x\(nz) volume")
+            throw PatchError.badScan(path: source.image.path, line: source.line, reason: "no \(sx)x\(sy)x\(sz) patch centred in the mask fits inside the \(nx)x\(ny)x\(nz) volume")
         }
         return PreparedScan(volumeShape: shape, cropOrigin: cropLow, cropShape: crop, data: data, origins: origins,
-                            maskVoxels: maskVoxels, affine: image.affine)
-    }
-
-    /// Normalises `values` in place from statistics over the mask (see `IntensityNormalization`).
-    static func normalise(_ values: inout [Float], mask: [Bool], options: PatchSamplingOptions) {
-        switch options.normalization {
-        case .none:
-            break
-        case .zscore:
-            var (sum, sumSquares, n) = (0.0, 0.0, 0.0)
-            for (v, inside) in zip(values, mask) where inside {
-                sum += Double(v)
-                n += 1
-            }
-            let mean = sum / n
-            for (v, inside) in zip(values, mask) where inside { sumSquares += (Double(v) - mean) * (Double(v) - mean) }
-            let std = (sumSquares / n).squareRoot()
-            let scale = std > 0 ? 1 / std : 1
-            for i in values.indices { values[i] = Float((Double(values[i]) - mean) * scale) }
-        case .minmax:
-            var inside = zip(values, mask).compactMap { $1 ? $0 : nil }
-            let bounds = Percentiles.of(&inside, options.clipPercentiles)
-            let (low, range) = (bounds[0], bounds[1] - bounds[0])
-            let scale = range > 0 ? 1 / range : 1
-            for i in values.indices { values[i] = Float(min(max((Double(values[i]) - low) * scale, 0), 1)) }
-        }
-        if options.zeroOutsideMask {
-            for i in values.indices where !mask[i] { values[i] = 0 }
-        }
+                            maskVoxels: scan.maskVoxels, affine: scan.affine)
     }
 
     /// Whether `origin` (crop-linear) is a valid patch origin.

@@ -38,35 +38,48 @@ public struct VolumeWriteOptions: Sendable {
 public enum VolumeWriter {
     public static func write(_ volume: Volume, to url: URL, options: VolumeWriteOptions = VolumeWriteOptions()) throws {
         let path = url.path
-        let lower = path.lowercased()
-        let compressed = lower.hasSuffix(".nii.gz")
-        guard compressed || lower.hasSuffix(".nii") else {
-            throw VolumeError.unsupportedOutput(path: path, reason: "the writer makes NIfTI-1 files: name the output .nii or .nii.gz")
-        }
-        guard (0...9).contains(options.compressionLevel) else {
-            throw VolumeError.unsupportedOutput(path: path, reason: "gzip level must be 0...9, got \(options.compressionLevel)")
-        }
+        try check(volume, options: options, path: path)
         let shape = volume.shape
-        guard shape.allSatisfy({ $0 <= Int(Int16.max) }) else {
-            throw VolumeError.unsupportedOutput(path: path, reason: "NIfTI-1 holds at most 32767 voxels per axis, got \(shape)")
-        }
-        guard volume.affine.isFinite else { throw VolumeError.invalidAffine(path: path, reason: "the affine holds NaN or infinity") }
         let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: volume.data.count * options.datatype.byteCount, alignment: 64)
         defer { raw.deallocate() }
         let scaling = try volume.data.withUnsafeBufferPointer { values in
             try encode(values, shape: shape, options: options, into: raw, path: path)
         }
-        let block = try headerBlock(volume, datatype: options.datatype, scaling: scaling, path: path)
+        try write(volume, voxels: UnsafeRawBufferPointer(raw), frames: 1, datatype: options.datatype, scaling: scaling, options: options, to: url)
+    }
+
+    /// Checks the output name, gzip level, extents and affine before anything is written.
+    private static func check(_ volume: Volume, options: VolumeWriteOptions, path: String) throws {
+        let lower = path.lowercased()
+        guard lower.hasSuffix(".nii.gz") || lower.hasSuffix(".nii") else {
+            throw VolumeError.unsupportedOutput(path: path, reason: "the writer makes NIfTI-1 files: name the output .nii or .nii.gz")
+        }
+        guard (0...9).contains(options.compressionLevel) else {
+            throw VolumeError.unsupportedOutput(path: path, reason: "gzip level must be 0...9, got \(options.compressionLevel)")
+        }
+        guard volume.shape.allSatisfy({ $0 <= Int(Int16.max) }) else {
+            throw VolumeError.unsupportedOutput(path: path, reason: "NIfTI-1 holds at most 32767 voxels per axis, got \(volume.shape)")
+        }
+        guard volume.affine.isFinite else { throw VolumeError.invalidAffine(path: path, reason: "the affine holds NaN or infinity") }
+    }
+
+    /// Writes the header of `volume` (with `frames` volumes along `dim[4]`) and the encoded
+    /// `voxels` atomically to `url`.
+    private static func write(_ volume: Volume, voxels raw: UnsafeRawBufferPointer, frames: Int, datatype: VoxelType,
+                              scaling: LinearScaling?, options: VolumeWriteOptions, to url: URL) throws {
+        let path = url.path
+        let compressed = path.lowercased().hasSuffix(".nii.gz")
+        let block = try headerBlock(volume, datatype: datatype, scaling: scaling, frames: frames, path: path)
         do {
             try AtomicFile.write(to: url) { sink in
                 if compressed {
                     let gzip = GzipWriter(sink: sink, level: options.compressionLevel)
                     try block.withUnsafeBytes { try gzip.write($0) }
-                    try gzip.write(UnsafeRawBufferPointer(raw))
+                    try gzip.write(raw)
                     try gzip.finish()
                 } else {
                     try block.withUnsafeBytes { try sink.write($0) }
-                    try sink.write(UnsafeRawBufferPointer(raw))
+                    try sink.write(raw)
                 }
             }
         } catch let error as FileWriteError {
@@ -75,6 +88,32 @@ public enum VolumeWriter {
         } catch let error as ByteSourceError {
             throw VolumeError.cannotWrite(path: path, reason: "\(error)")
         }
+    }
+
+    /// Writes a 4-D float32 NIfTI-1 file of `frames` (each `[X, Y, Z]`, all one shape) on the
+    /// grid of `affine`: frame `t` is the file's volume `t` (`dim[4]`), as feature maps with
+    /// one channel per frame, which viewers show as a time series.
+    /// - Throws: `VolumeError` for a bad name, mismatched or oversized frames, or a failed write.
+    public static func write(frames: [Tensor], affine: Affine, to url: URL, compressionLevel: Int = 1) throws {
+        let path = url.path
+        guard let first = frames.first, first.rank == 3, frames.allSatisfy({ $0.shape == first.shape }) else {
+            throw VolumeError.unsupportedOutput(path: path, reason: "a 4-D file needs at least one frame, all 3-D and of one shape")
+        }
+        guard frames.count <= Int(Int16.max) else {
+            throw VolumeError.unsupportedOutput(path: path, reason: "NIfTI-1 holds at most 32767 frames, got \(frames.count)")
+        }
+        let volume = try Volume(data: first, affine: affine)
+        let options = VolumeWriteOptions(datatype: .float32, compressionLevel: compressionLevel)
+        try check(volume, options: options, path: path)
+        let frameBytes = first.count * VoxelType.float32.byteCount
+        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: frameBytes * frames.count, alignment: 64)
+        defer { raw.deallocate() }
+        for (t, frame) in frames.enumerated() {
+            let slice = UnsafeMutableRawBufferPointer(rebasing: raw[(t * frameBytes)..<((t + 1) * frameBytes)])
+            frame.withUnsafeBufferPointer { _ = VoxelCodec.encode($0, shape: first.shape, type: .float32, scaling: nil, into: slice) }
+        }
+        try write(volume, voxels: UnsafeRawBufferPointer(raw), frames: frames.count, datatype: .float32, scaling: nil,
+                  options: options, to: url)
     }
 
     /// Encodes `values` as `options.datatype` into `raw`; returns the scaling written to the
@@ -110,7 +149,7 @@ public enum VolumeWriter {
     }
 
     /// The 352 bytes before the voxels: the NIfTI-1 header and an empty extender.
-    static func headerBlock(_ volume: Volume, datatype: VoxelType, scaling: LinearScaling?, path: String) throws -> [UInt8] {
+    static func headerBlock(_ volume: Volume, datatype: VoxelType, scaling: LinearScaling?, frames: Int = 1, path: String) throws -> [UInt8] {
         let affine = volume.affine
         var qform: QuaternionTransform, exact: Bool
         do { (qform, exact) = try AffineGeometry.quaternionTransform(of: affine) } catch {
@@ -129,7 +168,7 @@ public enum VolumeWriter {
         var block = HeaderBuilder(size: VolumeHeader.nifti1Size + 4)
         block.int32(0, 348)
         block.uint8(39, source?.dimInfo ?? 0)
-        let dims = [3] + volume.shape + [1, 1, 1, 1]
+        let dims = frames > 1 ? [4] + volume.shape + [frames, 1, 1, 1] : [3] + volume.shape + [1, 1, 1, 1]
         for (axis, extent) in dims.enumerated() { block.int16(40 + 2 * axis, extent) }
         block.int16(70, datatype.code)
         block.int16(72, datatype.byteCount * 8)

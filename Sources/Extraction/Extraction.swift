@@ -1,0 +1,272 @@
+import Autoencoders
+import Cohort
+import Foundation
+import NeuralNet
+import Patches
+import TensorCore
+import VolumeIO
+
+/// A manifest row whose scan was turned into features.
+public struct ExtractedRow: Sendable, Codable, Equatable {
+    /// Position among the manifest's rows (0-based).
+    public var index: Int
+    /// Line in the manifest file.
+    public var line: Int?
+    public var participantID: String
+    public var sessionID: String
+    public var diagnosis: Diagnosis?
+    /// The scan's voxel grid: extents `[X, Y, Z]` and the 4×4 affine (row-major).
+    public var shape: [Int]
+    public var affine: [Double]
+
+    enum CodingKeys: String, CodingKey {
+        case index, line, diagnosis, shape, affine
+        case participantID = "participant_id", sessionID = "session_id"
+    }
+}
+
+/// The share of a manifest one run extracts: shard `index` of `count` takes the contiguous
+/// block of rows `⌊(index−1)·N/count⌋ ..< ⌊index·N/count⌋`, so the array jobs of a cluster
+/// scheduler (`--shard $SLURM_ARRAY_TASK_ID/N`) together cover every row once.
+public struct Shard: Sendable, Codable, Equatable, CustomStringConvertible {
+    public var index: Int
+    public var count: Int
+
+    public static let whole = Shard(index: 1, count: 1)
+
+    public init(index: Int, count: Int) { (self.index, self.count) = (index, count) }
+
+    /// Reads `i/n` (1 ≤ i ≤ n ≤ 100000).
+    public init(parsing text: String) throws(ExtractionError) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, n <= 100_000, (1...n).contains(i) else {
+            throw .invalidOption("shard '\(text)': write i/n with 1 <= i <= n, e.g. 3/8")
+        }
+        (index, count) = (i, n)
+    }
+
+    /// The manifest rows (0-based positions) of this shard among `total`.
+    public func rows(of total: Int) -> Range<Int> { ((index - 1) * total / count)..<(index * total / count) }
+
+    public var description: String { "\(index)/\(count)" }
+}
+
+/// Everything about a set of extracted features but the values: what was extracted, from
+/// which manifest and model, with which options. Stored as `shard.json` in a shard's folder
+/// and under `extraction` in `summary.json`.
+public struct ExtractionRecord: Sendable, Codable, Equatable {
+    public var adwbVersion: String
+    /// The manifest (absolute path) and the SHA-256 of its bytes.
+    public var manifest: String
+    public var manifestSha256: String
+    public var manifestRows: Int
+    /// The pretraining run (absolute path) and the SHA-256 of its `model.safetensors`.
+    public var model: String
+    public var modelSha256: String
+    public var modelKind: ModelKind
+    /// Set when the features come from the model's architecture with untrained weights drawn
+    /// from this seed (a baseline), not from the trained weights.
+    public var untrainedSeed: UInt64?
+    public var options: ExtractionOptions
+    /// The encoder as applied, e.g. `Conv3d(1→8, k3)–relu–MaxPool3d(2)`.
+    public var encoder: String
+    public var mapChannels: Int
+    public var featureChannels: Int
+    public var shard: Shard
+    /// Extracted rows, in manifest order.
+    public var rows: [ExtractedRow]
+    /// Rows left out with `--skip-bad`.
+    public var skipped: [SkippedScan]
+
+    enum CodingKeys: String, CodingKey {
+        case manifest, model, options, encoder, shard, rows, skipped
+        case adwbVersion = "adwb_version", manifestSha256 = "manifest_sha256", manifestRows = "manifest_rows"
+        case modelSha256 = "model_sha256", modelKind = "model_kind", untrainedSeed = "untrained_seed", mapChannels = "map_channels", featureChannels = "feature_channels"
+    }
+
+    /// Features per scan.
+    public var featureCount: Int { featureChannels * options.regionCount }
+}
+
+/// Extracted features: one row of `values [N, F]` per `record.rows` entry.
+public struct FeatureSet: Sendable, Equatable {
+    public var record: ExtractionRecord
+    public var values: Tensor
+}
+
+/// Runs extraction over a manifest (or a shard of it) and merges shards.
+public enum Extraction {
+    /// Extracts every usable scan of `manifest` (of its `shard`) with the run in `model`.
+    /// - Parameters:
+    ///   - skipBad: leave out scans that cannot be used (listed in the record) instead of
+    ///     stopping at the first.
+    ///   - featureMaps: a folder to write each scan's feature map into (4-D NIfTI,
+    ///     `<participant>_<session>_features.nii.gz`), or nil.
+    ///   - progress: `(done, total)` as scans finish (from any thread).
+    /// - Throws: `ExtractionError.badScans` listing unusable scans (without `skipBad`), the
+    ///   manifest's and model's errors, `ExtractionError.invalidOption` for bad options.
+    public static func run(model: URL, manifest manifestURL: URL, options: ExtractionOptions, resources: ExtractionResources = ExtractionResources(),
+                           shard: Shard = .whole, skipBad: Bool = false, featureMaps: URL? = nil,
+                           progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> FeatureSet {
+        let run = try PretrainedRun.load(model)
+        return try self.run(run, manifest: manifestURL, options: options, resources: resources, shard: shard, skipBad: skipBad,
+                            featureMaps: featureMaps, progress: progress)
+    }
+
+    /// `run(model:…)` with a run already loaded (or an untrained copy of one).
+    public static func run(_ run: PretrainedRun, manifest manifestURL: URL, options: ExtractionOptions,
+                           resources: ExtractionResources = ExtractionResources(), shard: Shard = .whole, skipBad: Bool = false,
+                           featureMaps: URL? = nil, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> FeatureSet {
+        let extractor = try FeatureExtractor(run: run, options: options, resources: resources)
+        let (manifest, manifestSha, malformed) = try Pretraining.readManifest(manifestURL, expectedSha: nil, skipBad: skipBad)
+        let sources = Pretraining.scanSources(manifest)
+        let malformedLines = Set(malformed.compactMap(\.line))
+        let selected = Array(shard.rows(of: manifest.rows.count)).filter { index in
+            manifest.rows[index].line.map { !malformedLines.contains($0) } ?? true
+        }
+        if let featureMaps { try FileManager.default.createDirectory(at: featureMaps, withIntermediateDirectories: true) }
+
+        // Header problems (missing files, 4-D images, masks of another size) are all found
+        // before any work; problems inside the data stop the run at the first one.
+        var failures = [Int: SkippedScan]()
+        for index in selected {
+            if let problem = headerProblem(sources[index]) { failures[index] = problem }
+        }
+        if !failures.isEmpty && !skipBad { throw ExtractionError.badScans(failures.keys.sorted().map { failures[$0]!.description }) }
+        let queue = selected.filter { failures[$0] == nil }
+        let results = ExtractionResults(count: queue.count)
+        let workers = max(1, min(resources.workers, queue.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            let networks: (map: Sequential, perRegion: Sequential?)
+            do { networks = try extractor.encoder.makeNetworks() } catch { results.fail(error); return }
+            while let position = results.next() {
+                let index = queue[position]
+                let source = sources[index]
+                do {
+                    let scan = try extractor.extract(source, networks: networks, keepMap: featureMaps != nil)
+                    if let featureMaps, let map = scan.map {
+                        let row = manifest.rows[index]
+                        try map.write(to: featureMaps.appendingPathComponent("\(row.participantID)_\(row.sessionID)_features.nii.gz"))
+                    }
+                    results.store(scan, at: position)
+                } catch let PatchError.badScan(path, line, reason) {
+                    results.reject(SkippedScan(line: line, path: path, reason: reason), at: position, fatal: !skipBad)
+                } catch let ExtractionError.scanTooSmall(path, line, reason) {
+                    results.reject(SkippedScan(line: line, path: path, reason: reason), at: position, fatal: !skipBad)
+                } catch {
+                    results.fail(error)
+                }
+                progress(results.finished, queue.count)
+            }
+        }
+        if let error = results.error { throw error }
+        for (position, skipped) in results.rejected { failures[queue[position]] = skipped }
+        if !failures.isEmpty && !skipBad { throw ExtractionError.badScans(failures.keys.sorted().map { failures[$0]!.description }) }
+
+        var rows: [ExtractedRow] = []
+        var values: [Float] = []
+        values.reserveCapacity(queue.count * extractor.featureCount)
+        for (position, index) in queue.enumerated() {
+            guard let scan = results.scans[position] else { continue }
+            let row = manifest.rows[index]
+            rows.append(ExtractedRow(index: index, line: row.line, participantID: row.participantID, sessionID: row.sessionID,
+                                     diagnosis: row.diagnosis, shape: scan.inputShape.array, affine: scan.affine.entries))
+            values += scan.features
+        }
+        // A malformed row belongs to the shard holding its line (rows the parser dropped, to the first).
+        let shardLines = Set(shard.rows(of: manifest.rows.count).compactMap { manifest.rows[$0].line })
+        let parsedLines = Set(manifest.rows.compactMap(\.line))
+        let malformedHere = malformed.filter { item in
+            item.line.map { shardLines.contains($0) || (!parsedLines.contains($0) && shard.index == 1) } ?? (shard.index == 1)
+        }
+        let skipped = ordered(malformedHere + failures.values)
+        let record = ExtractionRecord(
+            adwbVersion: Pretraining.version, manifest: manifestURL.standardizedFileURL.path, manifestSha256: manifestSha,
+            manifestRows: manifest.rows.count, model: run.directory.url.standardizedFileURL.path, modelSha256: try modelSha(run),
+            modelKind: run.config.model, untrainedSeed: run.untrainedSeed, options: options, encoder: extractor.encoder.summary, mapChannels: extractor.encoder.mapChannels,
+            featureChannels: extractor.encoder.featureChannels, shard: shard, rows: rows, skipped: skipped)
+        return FeatureSet(record: record, values: try Tensor(shape: [rows.count, extractor.featureCount], scalars: values))
+    }
+
+    /// Skipped scans in manifest order (then by path and reason, so the order never depends on timing).
+    static func ordered(_ skipped: [SkippedScan]) -> [SkippedScan] {
+        skipped.sorted { ($0.line ?? 0, $0.path, $0.reason) < ($1.line ?? 0, $1.path, $1.reason) }
+    }
+
+    /// The SHA-256 of the run's weights as loaded (the model file's bytes).
+    static func modelSha(_ run: PretrainedRun) throws -> String {
+        do { return SHA256.hex(try Data(contentsOf: run.directory.model)) } catch {
+            throw ExtractionError.io("cannot read \(run.directory.model.path): \((error as NSError).localizedDescription)")
+        }
+    }
+
+    /// What is wrong with a scan's files as their headers show, if anything.
+    static func headerProblem(_ source: ScanSource) -> SkippedScan? {
+        func problem(_ url: URL, _ reason: String) -> SkippedScan { SkippedScan(line: source.line, path: url.path, reason: reason) }
+        var url = source.image
+        do {
+            let header = try VolumeReader.readHeader(url)
+            guard header.volumeCount == 1 else { return problem(url, "expected a 3-D image, got \(header.volumeCount) volumes") }
+            if let mask = source.mask {
+                url = mask
+                let maskHeader = try VolumeReader.readHeader(mask)
+                guard maskHeader.spatialShape == header.spatialShape else {
+                    return problem(mask, "mask dimensions \(maskHeader.spatialShape) differ from the image's \(header.spatialShape)")
+                }
+            }
+            return nil
+        } catch {
+            // The reader's messages start with the path, which the record names already.
+            let message = String(describing: error)
+            return problem(url, message.hasPrefix(url.path + ": ") ? String(message.dropFirst(url.path.count + 2)) : message)
+        }
+    }
+}
+
+/// Results shared by the extraction workers: which scan to take next, what came out, and
+/// the first fatal error.
+final class ExtractionResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var nextPosition = 0
+    private(set) var scans: [ScanFeatures?]
+    private(set) var rejected: [(Int, SkippedScan)] = []
+    private(set) var error: Error?
+    private var stopped = false
+    private var done = 0
+
+    init(count: Int) { scans = Array(repeating: nil, count: count) }
+
+    private func locked<R>(_ body: () -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body()
+    }
+
+    /// The next scan position to extract, nil when all are taken or the run stopped.
+    func next() -> Int? {
+        locked {
+            guard !stopped, nextPosition < scans.count else { return nil }
+            nextPosition += 1
+            return nextPosition - 1
+        }
+    }
+
+    var finished: Int { locked { done } }
+
+    func store(_ scan: ScanFeatures, at position: Int) { locked { scans[position] = scan; done += 1 } }
+
+    func reject(_ skipped: SkippedScan, at position: Int, fatal: Bool) {
+        locked {
+            rejected.append((position, skipped))
+            done += 1
+            if fatal { stopped = true }
+        }
+    }
+
+    func fail(_ error: Error) {
+        locked {
+            if self.error == nil { self.error = error }
+            stopped = true
+        }
+    }
+}

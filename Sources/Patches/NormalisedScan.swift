@@ -1,0 +1,93 @@
+import Foundation
+import TensorCore
+import VolumeIO
+
+/// A whole scan read, checked and brought to the common intensity scale: what patches are
+/// cut from in training and what a trained encoder sees whole in extraction.
+///
+/// `values` is `Volume.data [X, Y, Z]` row-major (`k` fastest) after normalisation;
+/// `mask` marks the brain mask (from `mask_path`) or, without one, the foreground (voxels
+/// above `foregroundThreshold` × the scan's 99th percentile).
+public struct NormalisedScan: Sendable {
+    public let shape: Triple
+    public let values: [Float]
+    public let mask: [Bool]
+    /// Voxels in `mask`.
+    public let maskVoxels: Int
+    /// The image's voxel-to-world (RAS+ mm) affine.
+    public let affine: Affine
+
+    /// Reads the image (and its mask), checks it and normalises it.
+    /// - Throws: `PatchError.badScan` naming the file (and manifest line) for unreadable
+    ///   files, NaN/Inf voxels, 4-D images, a mask of another size or an empty mask.
+    public static func load(_ source: ScanSource, options: PatchSamplingOptions) throws(PatchError) -> NormalisedScan {
+        func fail(_ url: URL, _ reason: String) -> PatchError { .badScan(path: url.path, line: source.line, reason: reason) }
+        func read(_ url: URL) throws(PatchError) -> Volume {
+            do {
+                let header = try VolumeReader.readHeader(url)
+                guard header.volumeCount == 1 else {
+                    throw fail(url, "expected a 3-D image, got \(header.volumeCount) volumes (dimensions \(header.dims))")
+                }
+                return try VolumeReader.read(url)
+            } catch let error as PatchError {
+                throw error
+            } catch {
+                // The reader's messages start with the path, which `badScan` names already.
+                let message = String(describing: error)
+                throw fail(url, message.hasPrefix(url.path + ": ") ? String(message.dropFirst(url.path.count + 2)) : message)
+            }
+        }
+        try options.validate()
+        let image = try read(source.image)
+        let shape = Triple(image.shape[0], image.shape[1], image.shape[2])
+        var mask: [Bool]
+        if let maskURL = source.mask {
+            let maskVolume = try read(maskURL)
+            guard maskVolume.shape == image.shape else {
+                throw fail(maskURL, "mask dimensions \(maskVolume.shape) differ from the image's \(image.shape)")
+            }
+            mask = maskVolume.data.scalars.map { $0 != 0 }
+        } else {
+            var finite = image.data.scalars
+            let p99 = Percentiles.of(&finite, [99])[0]
+            let threshold = Float(options.foregroundThreshold * p99)
+            mask = image.data.scalars.map { $0 > threshold }
+        }
+        let maskVoxels = mask.reduce(0) { $0 + ($1 ? 1 : 0) }
+        guard maskVoxels > 0 else {
+            throw fail(source.mask ?? source.image, source.mask == nil ? "no voxel above the foreground threshold" : "the brain mask is empty")
+        }
+        var values = image.data.scalars
+        normalise(&values, mask: mask, options: options)
+        return NormalisedScan(shape: shape, values: values, mask: mask, maskVoxels: maskVoxels, affine: image.affine)
+    }
+
+    /// Normalises `values` in place from statistics over the mask (see `IntensityNormalization`).
+    static func normalise(_ values: inout [Float], mask: [Bool], options: PatchSamplingOptions) {
+        switch options.normalization {
+        case .none:
+            break
+        case .zscore:
+            var (sum, sumSquares, n) = (0.0, 0.0, 0.0)
+            for (v, inside) in zip(values, mask) where inside {
+                sum += Double(v)
+                n += 1
+            }
+            let mean = sum / n
+            for (v, inside) in zip(values, mask) where inside { sumSquares += (Double(v) - mean) * (Double(v) - mean) }
+            let std = (sumSquares / n).squareRoot()
+            let scale = std > 0 ? 1 / std : 1
+            for i in values.indices { values[i] = Float((Double(values[i]) - mean) * scale) }
+        case .minmax:
+            var inside = zip(values, mask).compactMap { $1 ? $0 : nil }
+            let bounds = Percentiles.of(&inside, options.clipPercentiles)
+            let (low, range) = (bounds[0], bounds[1] - bounds[0])
+            let scale = range > 0 ? 1 / range : 1
+            for i in values.indices { values[i] = Float(min(max((Double(values[i]) - low) * scale, 0), 1)) }
+        }
+        if options.zeroOutsideMask {
+            for i in values.indices where !mask[i] { values[i] = 0 }
+        }
+    }
+
+}

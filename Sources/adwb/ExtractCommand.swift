@@ -1,0 +1,163 @@
+import ArgumentParser
+import Autoencoders
+import Extraction
+import Foundation
+import TensorCore
+
+/// `adwb extract`: deep features per scan from a pretrained encoder, and the feature report.
+struct ExtractCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "extract",
+        abstract: "Turn every scan of a manifest into a feature vector with a pretrained encoder, and report on the features.",
+        subcommands: [ExtractRunCommand.self, ExtractMergeCommand.self],
+        defaultSubcommand: ExtractRunCommand.self
+    )
+}
+
+struct ExtractRunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Extract features (the default: `adwb extract --model ... --manifest ... --out ...`).",
+        discussion: """
+        The encoder of the pretraining run in --model is applied to each whole scan, normalised as in training: a \
+        convolutional autoencoder's encoder runs fully convolutionally; a stacked autoencoder's first-layer weights \
+        act as 3-D filters (Payan & Montana 2015). Each channel of the resulting feature map is pooled over a grid \
+        of regions. OUT gets features.npy (float32, rows in manifest order), features.tsv, features.safetensors, \
+        feature_stats.tsv, summary.json and report.html. With --shard i/n only that share of the manifest is \
+        extracted into OUT (shard.json, shard-features.npy); `adwb extract merge` joins the shards into the files \
+        a single run writes.
+        """
+    )
+
+    @Option(help: "A finished pretraining run (the --out of adwb pretrain).")
+    var model: String
+
+    @Option(help: "The manifest (TSV) of scans to extract.")
+    var manifest: String
+
+    @Option(help: "Output folder.")
+    var out: String
+
+    @Option(help: "Region pooling: mean or max.")
+    var pool: RegionPooling = .mean
+
+    @Option(help: "Regions per axis, GXxGYxGZ or one number for all three (e.g. 2x2x2, 3).")
+    var grid: String = "3x3x3"
+
+    @Option(name: .customLong("sae-levels"), help: "Stacked autoencoders: encoder levels to use (default: all).")
+    var saeLevels: Int?
+
+    @Option(name: .customLong("sae-deep-layers"), help: "Stacked autoencoders: apply levels after the first at every position (grid) or to each region's pooled codes (pooled).")
+    var saeDeepLayers: DeepSAELayers = .grid
+
+    @Flag(name: .customLong("feature-maps"), help: "Also write each scan's feature map before pooling (4-D NIfTI, one frame per channel) to OUT/maps/.")
+    var featureMaps = false
+
+    @Option(help: "Extract only share i of n of the manifest (e.g. --shard $SLURM_ARRAY_TASK_ID/8); join with `adwb extract merge`.")
+    var shard: String?
+
+    @Option(name: .customLong("untrained-seed"), help: "Use the model's architecture with untrained weights drawn from this seed (a baseline for the trained features).")
+    var untrainedSeed: UInt64?
+
+    @Flag(name: .customLong("skip-bad"), help: "Leave out scans that cannot be used (listed at the end and in summary.json) instead of stopping.")
+    var skipBad = false
+
+    @Flag(help: "Replace the extraction outputs already in --out.")
+    var overwrite = false
+
+    @Option(help: "Scans encoded at once.")
+    var workers: Int = 2
+
+    @Option(name: .customLong("tile-mb"), help: "Memory for one slab of encoder activations, in MB (larger volumes are encoded in slabs; same result).")
+    var tileMegabytes: Int = 256
+
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        guard (1...64).contains(workers) else { throw ValidationError("--workers must be 1 to 64, got \(workers)") }
+        guard (16...1_000_000).contains(tileMegabytes) else { throw ValidationError("--tile-mb must be 16 to 10^6, got \(tileMegabytes)") }
+    }
+
+    func run() throws {
+        compute.apply()
+        var options = ExtractionOptions()
+        options.pooling = pool
+        let cells = try integers(grid, option: "--grid")
+        options.grid = cells.count == 1 ? Array(repeating: cells[0], count: 3) : cells
+        options.saeLevels = saeLevels
+        options.saeDeepLayers = saeDeepLayers
+        try options.validate()
+        let selected = try shard.map { try Shard(parsing: $0) } ?? .whole
+        var resources = ExtractionResources()
+        resources.workers = workers
+        resources.tileMegabytes = tileMegabytes
+
+        let output = URL(fileURLWithPath: out)
+        try ExtractionOutput.prepare(output, overwrite: overwrite)
+        var run = try PretrainedRun.load(URL(fileURLWithPath: model))
+        if let untrainedSeed { run = try run.untrained(seed: untrainedSeed) }
+        let progress = SharedProgress(label: selected == .whole ? "extracting" : "extracting shard \(selected)")
+        let started = Date()
+        let set = try Extraction.run(run, manifest: URL(fileURLWithPath: manifest), options: options, resources: resources,
+                                     shard: selected, skipBad: skipBad,
+                                     featureMaps: featureMaps ? output.appendingPathComponent("maps") : nil) { done, total in
+            progress.update(done, total)
+        }
+        extractLog(String(format: "%d scans, %d features each (%@), %.1f s", set.record.rows.count, set.record.featureCount,
+                          set.record.encoder, Date().timeIntervalSince(started)))
+        if selected == .whole {
+            for url in try ExtractionOutput.write(set, run: run, to: output) { print("\(url.lastPathComponent): \(url.path)") }
+        } else {
+            try ShardFolder.write(set, to: output)
+            print("shard \(selected): \(output.appendingPathComponent(ShardFolder.recordFile).path)")
+            print("join the shards with: adwb extract merge <shard folders> --out <folder>")
+        }
+        if featureMaps { print("feature maps: \(output.appendingPathComponent("maps").path)") }
+        report(skipped: set.record.skipped)
+    }
+}
+
+struct ExtractMergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Join the outputs of `adwb extract --shard i/n` runs into the files one run over the whole manifest writes."
+    )
+
+    @Argument(help: "The shards' output folders (all n of them, any order).")
+    var shards: [String]
+
+    @Option(help: "Output folder.")
+    var out: String
+
+    @Flag(help: "Replace the extraction outputs already in --out.")
+    var overwrite = false
+
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        compute.apply()
+        guard !shards.isEmpty else { throw ValidationError("give the shards' folders") }
+        let output = URL(fileURLWithPath: out)
+        try ExtractionOutput.prepare(output, overwrite: overwrite)
+        let set = try ShardFolder.merge(try shards.map { try ShardFolder.read(URL(fileURLWithPath: $0)) })
+        var run = try PretrainedRun.load(URL(fileURLWithPath: set.record.model))
+        if let seed = set.record.untrainedSeed { run = try run.untrained(seed: seed) }
+        guard try ExtractionOutput.modelSha(run) == set.record.modelSha256 else {
+            throw ExtractionError.shards("\(set.record.model) has changed since the shards were extracted (its model.safetensors differs)")
+        }
+        extractLog("merged \(shards.count) shards: \(set.record.rows.count) scans, \(set.record.featureCount) features each")
+        for url in try ExtractionOutput.write(set, run: run, to: output) { print("\(url.lastPathComponent): \(url.path)") }
+        report(skipped: set.record.skipped)
+    }
+}
+
+private func report(skipped: [SkippedScan]) {
+    guard !skipped.isEmpty else { return }
+    print("skipped \(skipped.count) scan(s):")
+    for scan in skipped { print("  \(scan)") }
+}
+
+private func extractLog(_ text: String) { FileHandle.standardError.write(Data(("extract: " + text + "\n").utf8)) }
+
+extension RegionPooling: ExpressibleByArgument {}
+extension DeepSAELayers: ExpressibleByArgument {}

@@ -1,0 +1,61 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// A document parsed with Foundation's `XMLParser`, flattened to its elements in document
+/// order, so tests can check well-formedness and find elements, attributes and text.
+struct XMLTree {
+    struct Element {
+        var name: String
+        var attributes: [String: String]
+        /// Character data directly and indirectly inside the element.
+        var text: String
+        /// Index of the enclosing element in `elements` (`nil` for the root).
+        var parent: Int?
+    }
+
+    var elements: [Element] = []
+
+    /// Parses `xml`, throwing the parser's error when it is not well-formed.
+    init(_ xml: String) throws {
+        let parser = XMLParser(data: Data(xml.utf8))
+        let collector = Collector()
+        parser.delegate = collector
+        guard parser.parse() else {
+            throw parser.parserError ?? CocoaError(.coderReadCorrupt)
+        }
+        elements = collector.elements
+    }
+
+    /// Elements named `name`, in document order.
+    func all(_ name: String) -> [Element] {
+        elements.filter { $0.name == name }
+    }
+
+    /// The element enclosing `element`, if any.
+    func parent(of element: Element) -> Element? {
+        element.parent.map { elements[$0] }
+    }
+
+    private final class Collector: NSObject, XMLParserDelegate {
+        var elements: [Element] = []
+        /// Indices into `elements` of the open elements, outermost first.
+        var open: [Int] = []
+
+        func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+            elements.append(Element(name: elementName, attributes: attributes, text: "", parent: open.last))
+            open.append(elements.count - 1)
+        }
+
+        func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
+            open.removeLast()
+        }
+
+        func parser(_ parser: XMLParser, foundCharacters string: String) {
+            for index in open {
+                elements[index].text += string
+            }
+        }
+    }
+}
