@@ -27,13 +27,16 @@ test: deps
 
 # The main job so far (in demo/): the synthetic cohort, its validation and participant-level split,
 # both autoencoders pretrained on the first fold's training participants only (never on test
-# participants), then the benchmark.
+# participants), every scan's features extracted with each encoder (with the feature reports),
+# then the benchmark.
 demo: deps
 	$(SWIFT_RUN) synth --participants 60 --seed 0 --out demo/cohort
 	$(SWIFT_RUN) manifest validate demo/cohort/manifest.tsv
 	$(SWIFT_RUN) manifest split demo/cohort/manifest.tsv --folds 5 --test-fraction 0.2 --seed 0 --out demo/splits
 	$(SWIFT_RUN) pretrain --preset payan2015 --manifest demo/splits/split-0/train.tsv --out demo/pretrain-sae --overwrite
 	$(SWIFT_RUN) pretrain --preset hosseini2016 --epochs 3 --manifest demo/splits/split-0/train.tsv --out demo/pretrain-cae --overwrite
+	$(SWIFT_RUN) extract --model demo/pretrain-sae --manifest demo/cohort/manifest.tsv --out demo/features-sae --overwrite
+	$(SWIFT_RUN) extract --model demo/pretrain-cae --manifest demo/cohort/manifest.tsv --out demo/features-cae --overwrite
 	$(SWIFT_RUN) bench $(foreach p,$(PEERS),--peers $(p))
 
 bench: deps

@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "Autoencoders", dependencies: ["TensorCore", "NeuralNet", "Patches", "Cohort", "Yams"]),
         .target(name: "Reports", dependencies: ["CZlib"]),
         .target(name: "Extraction", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Reports"]),
-        .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders"]),
+        .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Extraction"]),
         .executableTarget(
             name: "adwb",
             dependencies: [

@@ -147,7 +147,7 @@ public enum Bench {
                 return { _ = try encoder.forward(volume, mode: .inference) }
             },
             niftiRead, niftiWrite,
-        ] + synthKernels + pretrainKernels
+        ] + synthKernels + pretrainKernels + extractKernels
     }
 
     static func sgemm(_ n: Int) -> Kernel {

@@ -17,6 +17,8 @@ public struct PeerBaseline: Sendable {
         // The same workloads run through the Autoencoders models and trainer step.
         "sae_pretrain_100k": "sparse_ae_epoch_100k",
         "cae_pretrain_step": "cae_step_strided",
+        // Whole-volume feature extraction through the Extraction stage (slabs and pooling included).
+        "extract_volume_cae": "volume_encode_121x145x121",
     ]
 
     /// Reads the peers' JSON for a thread count (the figures measured with `threads_N`).

@@ -163,6 +163,9 @@ public enum Extraction {
         for (position, skipped) in results.rejected { failures[queue[position]] = skipped }
         if !failures.isEmpty && !skipBad { throw ExtractionError.badScans(failures.keys.sorted().map { failures[$0]!.description }) }
 
+        if shard == .whole && results.scans.allSatisfy({ $0 == nil }) {
+            throw ExtractionError.badScans(["no usable scan is left in \(manifestURL.path)"])
+        }
         var rows: [ExtractedRow] = []
         var values: [Float] = []
         values.reserveCapacity(queue.count * extractor.featureCount)

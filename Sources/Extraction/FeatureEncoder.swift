@@ -51,16 +51,21 @@ public struct FeatureEncoder: Sendable {
 
     /// The feature-map network (and per-region network) of a trained run.
     public init(run: PretrainedRun, options: ExtractionOptions) throws {
+        try self.init(config: run.config, model: run.model, options: options)
+    }
+
+    /// The feature-map network of `model`, built as `config` describes.
+    public init(config: PretrainConfig, model: any AutoencoderModel, options: ExtractionOptions) throws {
         try options.validate()
-        kind = run.config.model
-        let state = Dictionary(Checkpoint.stateEntries(of: run.model.module), uniquingKeysWith: { first, _ in first })
+        kind = config.model
+        let state = Dictionary(Checkpoint.stateEntries(of: model.module), uniquingKeysWith: { first, _ in first })
         func tensor(_ name: String) throws -> Tensor {
             guard case let .float32(t) = state[name] else { throw ExtractionError.unsupportedModel("the model has no tensor '\(name)'") }
             return t
         }
-        switch run.config.model {
+        switch config.model {
         case .cae:
-            guard let cae = run.model as? ConvolutionalAutoencoder else { throw ExtractionError.unsupportedModel("not a convolutional autoencoder") }
+            guard let cae = model as? ConvolutionalAutoencoder else { throw ExtractionError.unsupportedModel("not a convolutional autoencoder") }
             let plan = try cae.encoder.layers.enumerated().map { index, layer in try LayerPlan(layer, name: "encoder.\(index)", tensor: tensor) }
             (mapChannels, featureChannels) = (plan.compactMap(\.outChannels).last ?? 1, plan.compactMap(\.outChannels).last ?? 1)
             layers = LayerPlan.shapes(plan)
@@ -69,12 +74,12 @@ public struct FeatureEncoder: Sendable {
             makeMap = { Sequential(try plan.map { try $0.make() }) }
             makePerRegion = nil
         case .sae:
-            guard let sae = run.config.sae else { throw ExtractionError.unsupportedModel("the configuration has no SAE options") }
+            guard let sae = config.sae else { throw ExtractionError.unsupportedModel("the configuration has no SAE options") }
             let levels = options.saeLevels ?? sae.hidden.count
             guard levels <= sae.hidden.count else {
                 throw ExtractionError.invalidOption("sae levels \(levels): the model has \(sae.hidden.count) encoder level\(sae.hidden.count == 1 ? "" : "s")")
             }
-            let patch = run.config.patches.extent
+            let patch = config.patches.extent
             let first = try tensor("encoder.0.weight")
             let filters = LayerPlan.convolution(weight: try first.reshaped([sae.hidden[0], 1] + patch.array), bias: try tensor("encoder.0.bias"),
                                                 stride: Triple(1), padding: Triple(0))

@@ -42,9 +42,15 @@ public struct FeatureExtractor: Sendable {
     public let resources: ExtractionResources
 
     public init(run: PretrainedRun, options: ExtractionOptions, resources: ExtractionResources = ExtractionResources()) throws {
-        encoder = try FeatureEncoder(run: run, options: options)
+        try self.init(config: run.config, model: run.model, options: options, resources: resources)
+    }
+
+    /// An extractor for `model`, built as `config` describes.
+    public init(config: PretrainConfig, model: any AutoencoderModel, options: ExtractionOptions,
+                resources: ExtractionResources = ExtractionResources()) throws {
+        encoder = try FeatureEncoder(config: config, model: model, options: options)
         self.options = options
-        patchOptions = run.config.patches
+        patchOptions = config.patches
         self.resources = resources
     }
 
@@ -60,7 +66,12 @@ public struct FeatureExtractor: Sendable {
     /// - Throws: `PatchError.badScan` for unusable files, `ExtractionError.scanTooSmall` for
     ///   scans the encoder or grid cannot cover or that give non-finite features.
     public func extract(_ source: ScanSource, networks: (map: Sequential, perRegion: Sequential?), keepMap: Bool = false) throws -> ScanFeatures {
-        let scan = try NormalisedScan.load(source, options: patchOptions)
+        try features(of: try NormalisedScan.load(source, options: patchOptions), source: source, networks: networks, keepMap: keepMap)
+    }
+
+    /// Extracts a scan already read and normalised (`source` names it in errors).
+    public func features(of scan: NormalisedScan, source: ScanSource, networks: (map: Sequential, perRegion: Sequential?),
+                         keepMap: Bool = false) throws -> ScanFeatures {
         let mapShape = encoder.mapShape(for: scan.shape)
         func tooSmall(_ reason: String) -> ExtractionError { .scanTooSmall(path: source.image.path, line: source.line, reason: reason) }
         guard mapShape.product > 0 else {

@@ -357,8 +357,9 @@ public struct FeatureReport {
     func filtersSection() -> String {
         guard let (tiles, width, height) = filterTiles() else { return "<p>The model has no first-layer filters to show.</p>" }
         let columns = min(tiles.count, 16)
-        let scale = max(1, 96 / max(width, height))
-        let montage = Montage.grayscale(tiles: tiles, tileWidth: width, tileHeight: height, columns: columns, scale: scale, scaling: .perTile)
+        let scale = max(1, 48 / max(width, height))
+        let montage = Montage.grayscale(tiles: tiles, tileWidth: width, tileHeight: height, columns: columns, scale: scale,
+                                        gap: max(2, scale / 3), scaling: .perTile)
         let png = PNGImage.grayscale(width: montage.width, height: montage.height, pixels: montage.pixels)
         return SVGPlot.image(png: png, pixelWidth: montage.width, pixelHeight: montage.height,
                              title: "\(tiles.count) first-layer filters, central slice",
@@ -370,7 +371,9 @@ public struct FeatureReport {
     func reconstructionExamples(count: Int = 6) throws -> (original: Tensor, reconstructed: Tensor)? {
         let rows = set.record.rows
         guard !rows.isEmpty else { return nil }
-        let manifest = try Manifest(contentsOf: URL(fileURLWithPath: set.record.manifest))
+        // Parsed as extraction parsed it (so row positions agree), and only if it is unchanged.
+        let (manifest, _, _) = try Pretraining.readManifest(URL(fileURLWithPath: set.record.manifest), expectedSha: set.record.manifestSha256,
+                                                            skipBad: true)
         let chosen = (0..<min(count, rows.count)).map { rows[$0 * rows.count / min(count, rows.count)].index }
         let sources = Pretraining.scanSources(manifest)
         guard chosen.allSatisfy({ $0 < sources.count }) else { return nil }

@@ -8,6 +8,8 @@ public struct Contrast: Sendable, Equatable, CustomStringConvertible {
     public var positive: Diagnosis
     public var negative: Diagnosis
 
+    public init(positive: Diagnosis, negative: Diagnosis) { (self.positive, self.negative) = (positive, negative) }
+
     /// The comparisons reported, in order of interest: AD vs CN, MCI vs CN, AD vs MCI.
     public static let all = [Contrast(positive: .ad, negative: .cn), Contrast(positive: .mci, negative: .cn),
                              Contrast(positive: .ad, negative: .mci)]

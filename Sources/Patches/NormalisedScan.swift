@@ -17,6 +17,14 @@ public struct NormalisedScan: Sendable {
     /// The image's voxel-to-world (RAS+ mm) affine.
     public let affine: Affine
 
+    /// A scan already in memory: `values` normalised, `mask` of the same `shape.product` voxels.
+    public init(shape: Triple, values: [Float], mask: [Bool], affine: Affine) {
+        precondition(values.count == shape.product && mask.count == shape.product,
+                     "NormalisedScan: \(values.count) values and \(mask.count) mask voxels for shape \(shape)")
+        (self.shape, self.values, self.mask, self.affine) = (shape, values, mask, affine)
+        maskVoxels = mask.reduce(0) { $0 + ($1 ? 1 : 0) }
+    }
+
     /// Reads the image (and its mask), checks it and normalises it.
     /// - Throws: `PatchError.badScan` naming the file (and manifest line) for unreadable
     ///   files, NaN/Inf voxels, 4-D images, a mask of another size or an empty mask.
@@ -59,7 +67,7 @@ public struct NormalisedScan: Sendable {
         }
         var values = image.data.scalars
         normalise(&values, mask: mask, options: options)
-        return NormalisedScan(shape: shape, values: values, mask: mask, maskVoxels: maskVoxels, affine: image.affine)
+        return NormalisedScan(shape: shape, values: values, mask: mask, affine: image.affine)
     }
 
     /// Normalises `values` in place from statistics over the mask (see `IntensityNormalization`).
