@@ -39,13 +39,20 @@ public struct Shard: Sendable, Codable, Equatable, CustomStringConvertible {
     /// Reads `i/n` (1 ≤ i ≤ n ≤ 100000).
     public init(parsing text: String) throws(ExtractionError) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, n <= 100_000, (1...n).contains(i) else {
-            throw .invalidOption("shard '\(text)': write i/n with 1 <= i <= n, e.g. 3/8")
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), (1...100_000).contains(n), (1...n).contains(i) else {
+            throw .invalidOption("shard '\(text)': write i/n with 1 <= i <= n <= 100000, e.g. 3/8")
         }
         (index, count) = (i, n)
     }
 
-    /// The manifest rows (0-based positions) of this shard among `total`.
+    /// Checks `1 ≤ index ≤ count ≤ 100000`.
+    public func validate() throws(ExtractionError) {
+        guard (1...100_000).contains(count), (1...count).contains(index) else {
+            throw .invalidOption("shard \(index)/\(count): needs 1 <= i <= n <= 100000")
+        }
+    }
+
+    /// The manifest rows (0-based positions) of this shard among `total` (a valid shard).
     public func rows(of total: Int) -> Range<Int> { ((index - 1) * total / count)..<(index * total / count) }
 
     public var description: String { "\(index)/\(count)" }
@@ -117,6 +124,7 @@ public enum Extraction {
     public static func run(_ run: PretrainedRun, manifest manifestURL: URL, options: ExtractionOptions,
                            resources: ExtractionResources = ExtractionResources(), shard: Shard = .whole, skipBad: Bool = false,
                            featureMaps: URL? = nil, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> FeatureSet {
+        try shard.validate()
         let extractor = try FeatureExtractor(run: run, options: options, resources: resources)
         let (manifest, manifestSha, malformed) = try Pretraining.readManifest(manifestURL, expectedSha: nil, skipBad: skipBad)
         let sources = Pretraining.scanSources(manifest)

@@ -48,7 +48,7 @@ public struct ExtractionOptions: Sendable, Codable, Equatable {
         guard grid.count == 3, grid.allSatisfy({ (1...64).contains($0) }) else {
             throw .invalidOption("grid \(grid): needs three region counts from 1 to 64")
         }
-        if let saeLevels, !(1...64).contains(saeLevels) { throw .invalidOption("sae levels \(saeLevels): must be 1 or more") }
+        if let saeLevels, !(1...64).contains(saeLevels) { throw .invalidOption("sae levels \(saeLevels): must be 1 to 64") }
     }
 }
 

@@ -161,7 +161,10 @@ public struct FeatureEncoder: Sendable {
     func mapRowsPerSlab(inputShape: Triple, bytes: Int) -> Int {
         let map = mapShape(for: inputShape)
         func cost(_ rows: Int) -> Int {
-            let input = inputRows(forMapRows: 0..<rows, inputExtent: inputShape.d).count
+            // An interior slab carries halos on both sides and its alignment: the widest.
+            let interior = max(0, min(map.d - rows, map.d / 2))
+            let input = max(inputRows(forMapRows: 0..<rows, inputExtent: inputShape.d).count,
+                            inputRows(forMapRows: interior..<(interior + rows), inputExtent: inputShape.d).count)
             // Each layer's input and output live at once; a convolution also pads a copy of its input.
             var (shape, channels, peak) = (Triple(input, inputShape.h, inputShape.w), 1, 0)
             for layer in layers {

@@ -99,6 +99,9 @@ public enum ShardFolder {
         } catch {
             throw ExtractionError.shards("\(directory.path) is not an extraction shard (\(recordFile): \(error))")
         }
+        do { try record.shard.validate() } catch {
+            throw ExtractionError.shards("\(directory.path): \(recordFile) names an impossible shard (\(error))")
+        }
         let values = try NumpyFile.read(from: directory.appendingPathComponent(arrayFile))
         guard values.shape == [record.rows.count, record.featureCount] else {
             throw ExtractionError.shards("\(directory.path): \(arrayFile) has shape \(values.shape), its record lists \(record.rows.count) rows of \(record.featureCount) features")
@@ -114,6 +117,7 @@ public enum ShardFolder {
         let reference = first.record
         for shard in shards {
             let r = shard.record
+            do { try r.shard.validate() } catch { throw ExtractionError.shards("cannot merge an impossible shard: \(error)") }
             var differences: [String] = []
             if r.manifestSha256 != reference.manifestSha256 { differences.append("manifest") }
             if r.modelSha256 != reference.modelSha256 || r.untrainedSeed != reference.untrainedSeed { differences.append("model weights") }

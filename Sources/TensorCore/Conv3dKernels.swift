@@ -66,6 +66,11 @@ public enum Conv3dKernels {
     }
 
     /// Forward convolution.
+    ///
+    /// Output positions are unfolded and multiplied chunk by chunk *within each output depth
+    /// plane*, so a plane's values never depend on how many planes surround it: a volume
+    /// encoded in slabs along its first axis gives the same bits as in one pass (OpenBLAS's
+    /// `sgemm` may round a column differently when the matrix has another number of columns).
     /// - Parameters:
     ///   - input: `[N, C_in, D, H, W]` matching `g`.
     ///   - weight: `[C_out, C_in, kD, kH, kW]`.
@@ -78,18 +83,21 @@ public enum Conv3dKernels {
         precondition(bias == nil || bias!.shape == [g.outChannels], "conv3d forward: bias \(bias!.shape) vs [\(g.outChannels)]")
         let unfolding = ConvUnfolding.choose(g)
         let outSpatial = g.output.product
-        let chunk = chunkLength(g)
+        let plane = g.output.h * g.output.w
+        let chunk = min(chunkLength(g), plane)
+        let chunksPerPlane = (plane + chunk - 1) / chunk
         let w = unfolding.orderedWeight(g, weight)
         return Tensor(uninitializedShape: g.outputShape(n)) { out in
             let outBase = out.baseAddress!
             input.withUnsafeBufferPointer { xb in
                 w.withUnsafeBufferPointer { wb in
                     bias.withOptionalBase { b in
-                        forEachItem(g, unfolding, samples: n, itemsPerSample: (outSpatial + chunk - 1) / chunk, input: xb.baseAddress!) {
+                        forEachItem(g, unfolding, samples: n, itemsPerSample: g.output.d * chunksPerPlane, input: xb.baseAddress!) {
                             sample, item, source, scratch in
-                            let start = item * chunk
+                            let (depth, piece) = item.quotientAndRemainder(dividingBy: chunksPerPlane)
+                            let start = depth * plane + piece * chunk
                             convolve(g, unfolding, weight: wb.baseAddress!, bias: b, source: source, buffer: scratch.unfolded,
-                                     start: start, length: min(chunk, outSpatial - start),
+                                     start: start, length: min(chunk, plane - piece * chunk),
                                      out: outBase + sample * g.outChannels * outSpatial + start, ldc: outSpatial)
                         }
                     }

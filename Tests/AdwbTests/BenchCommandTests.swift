@@ -9,7 +9,7 @@ import Testing
     let names = Bench.kernels().map(\.name)
     #expect(names == ["sgemm_1024", "sgemm_2048", "cae_encoder_forward", "cae_train_step", "sae_epoch_100k", "cae_encode_volume",
                       "nifti_read_mni_1mm", "nifti_write_mni_1mm", "synth_render_96", "synth_scan_96",
-                      "sae_pretrain_100k", "cae_pretrain_step", "sae_pretrain_stream_100k"])
+                      "sae_pretrain_100k", "cae_pretrain_step", "sae_pretrain_stream_100k", "extract_volume_cae"])
 }
 
 @Test func benchReportHasTheStableJSONSchema() throws {
