@@ -159,7 +159,7 @@ public enum Extraction {
                     results.store(scan, at: position)
                 } catch let PatchError.badScan(path, line, reason) {
                     results.reject(SkippedScan(line: line, path: path, reason: reason), at: position, fatal: !skipBad)
-                } catch let ExtractionError.scanTooSmall(path, line, reason) {
+                } catch let ExtractionError.unusableScan(path, line, reason) {
                     results.reject(SkippedScan(line: line, path: path, reason: reason), at: position, fatal: !skipBad)
                 } catch {
                     results.fail(error)

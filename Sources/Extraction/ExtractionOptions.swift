@@ -70,8 +70,9 @@ public enum ExtractionError: Error, Equatable, CustomStringConvertible {
     case badScans([String])
     /// The model cannot be applied as configured (e.g. a layer the tiler does not know).
     case unsupportedModel(String)
-    /// A scan too small for the encoder or the grid.
-    case scanTooSmall(path: String, line: Int?, reason: String)
+    /// A scan the encoder cannot use: too small for its field of view or the grid, or giving
+    /// non-finite features.
+    case unusableScan(path: String, line: Int?, reason: String)
     /// Shard outputs that do not belong together or are incomplete.
     case shards(String)
     case io(String)
@@ -83,7 +84,7 @@ public enum ExtractionError: Error, Equatable, CustomStringConvertible {
             return "\(messages.count) scan\(messages.count == 1 ? "" : "s") could not be used (--skip-bad leaves them out):\n"
                 + messages.map { "  " + $0 }.joined(separator: "\n")
         case let .unsupportedModel(message): return message
-        case let .scanTooSmall(path, line, reason): return "\(line.map { "manifest line \($0): " } ?? "")\(path): \(reason)"
+        case let .unusableScan(path, line, reason): return "\(line.map { "manifest line \($0): " } ?? "")\(path): \(reason)"
         case let .shards(message): return message
         case let .io(message): return message
         }

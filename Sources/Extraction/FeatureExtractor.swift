@@ -63,7 +63,7 @@ public struct FeatureExtractor: Sendable {
     }
 
     /// Extracts one scan on `networks` (built by `encoder.makeNetworks()` for this thread).
-    /// - Throws: `PatchError.badScan` for unusable files, `ExtractionError.scanTooSmall` for
+    /// - Throws: `PatchError.badScan` for unusable files, `ExtractionError.unusableScan` for
     ///   scans the encoder or grid cannot cover or that give non-finite features.
     public func extract(_ source: ScanSource, networks: (map: Sequential, perRegion: Sequential?), keepMap: Bool = false) throws -> ScanFeatures {
         try features(of: try NormalisedScan.load(source, options: patchOptions), source: source, networks: networks, keepMap: keepMap)
@@ -73,12 +73,12 @@ public struct FeatureExtractor: Sendable {
     public func features(of scan: NormalisedScan, source: ScanSource, networks: (map: Sequential, perRegion: Sequential?),
                          keepMap: Bool = false) throws -> ScanFeatures {
         let mapShape = encoder.mapShape(for: scan.shape)
-        func tooSmall(_ reason: String) -> ExtractionError { .scanTooSmall(path: source.image.path, line: source.line, reason: reason) }
+        func unusable(_ reason: String) -> ExtractionError { .unusableScan(path: source.image.path, line: source.line, reason: reason) }
         guard mapShape.product > 0 else {
-            throw tooSmall("a \(scan.shape.d)x\(scan.shape.h)x\(scan.shape.w) volume is smaller than the encoder's field of view")
+            throw unusable("a \(scan.shape.d)x\(scan.shape.h)x\(scan.shape.w) volume is smaller than the encoder's field of view")
         }
         let grid: RegionGrid
-        do { grid = try regionGrid(forInputShape: scan.shape) } catch { throw tooSmall(error.description) }
+        do { grid = try regionGrid(forInputShape: scan.shape) } catch { throw unusable(error.description) }
         var pooler = RegionPooler(grid: grid, channels: encoder.mapChannels, pooling: options.pooling)
         var map = keepMap ? [Float](repeating: 0, count: encoder.mapChannels * mapShape.product) : []
         let slabRows = encoder.mapRowsPerSlab(inputShape: scan.shape, bytes: resources.tileMegabytes * 1_000_000)
@@ -100,7 +100,7 @@ public struct FeatureExtractor: Sendable {
             features = try perRegion.forward(pooled, mode: .inference).transposed().scalars
         }
         if let bad = features.firstIndex(where: { !$0.isFinite }) {
-            throw tooSmall("feature \(bad) is \(features[bad]) (non-finite activations: check the scan's intensities and the model)")
+            throw unusable("feature \(bad) is \(features[bad]) (non-finite activations: check the scan's intensities and the model)")
         }
         var featureMap: FeatureMap?
         if keepMap {

@@ -338,11 +338,11 @@ private typealias Ref = ExtractionReference
             do {
                 _ = try Ref.extract(run, url, options: Ref.options(grid: [1, 1, 1]), line: 7)
                 Issue.record("\(kind) on \(shape): no error")
-            } catch let ExtractionError.scanTooSmall(path, line, reason) {
+            } catch let ExtractionError.unusableScan(path, line, reason) {
                 #expect(path == url.path)
                 #expect(line == 7)
                 #expect(reason.contains("field of view"), "\(reason)")
-                let message = ExtractionError.scanTooSmall(path: path, line: line, reason: reason).description
+                let message = ExtractionError.unusableScan(path: path, line: line, reason: reason).description
                 #expect(message.hasPrefix("manifest line 7: \(url.path): "), "\(message)")
             }
         }
@@ -361,7 +361,7 @@ private typealias Ref = ExtractionReference
             do {
                 _ = try extractor.extract(ScanSource(name: "scan", image: url, line: 4), networks: try extractor.encoder.makeNetworks())
                 Issue.record("grid \(grid): no error")
-            } catch let ExtractionError.scanTooSmall(path, line, reason) {
+            } catch let ExtractionError.unusableScan(path, line, reason) {
                 #expect(path == url.path && line == 4)
                 #expect(reason.contains("grid") && reason.contains("4x5x6"), "\(reason)")
             }
