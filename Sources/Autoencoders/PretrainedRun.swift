@@ -20,14 +20,7 @@ public struct PretrainedRun {
     ///   loader's error when the weights do not fit the configured model.
     public static func load(_ url: URL) throws -> PretrainedRun {
         let directory = RunDirectory(url)
-        let data: Data
-        do { data = try Data(contentsOf: directory.config) } catch {
-            throw PretrainError.io("\(url.path) holds no pretraining run (no config.json)")
-        }
-        let record: RunRecord
-        do { record = try JSONDecoder().decode(RunRecord.self, from: data) } catch let error as DecodingError {
-            throw PretrainError.invalidConfig("\(directory.config.path): \(ConfigFile.describe(error))")
-        }
+        let (record, data) = try RunRecord.read(directory, purpose: "to extract with")
         guard FileManager.default.fileExists(atPath: directory.model.path) else {
             throw PretrainError.io("\(url.path): no trained model (model.safetensors is missing; is the run finished?)")
         }

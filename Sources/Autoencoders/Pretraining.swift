@@ -71,6 +71,19 @@ struct RunRecord: Codable {
     }
 
     enum Key: String, CodingKey { case provenance }
+
+    /// The record in `directory`'s `config.json`, and the file's bytes.
+    /// - Throws: `PretrainError.io` without the file (`purpose` says what it was wanted for),
+    ///   `PretrainError.invalidConfig` naming the bad key when it does not decode.
+    static func read(_ directory: RunDirectory, purpose: String) throws -> (RunRecord, Data) {
+        let data: Data
+        do { data = try Data(contentsOf: directory.config) } catch {
+            throw PretrainError.io("\(directory.url.path) holds no pretraining run \(purpose) (no config.json)")
+        }
+        do { return (try JSONDecoder().decode(RunRecord.self, from: data), data) } catch let error as DecodingError {
+            throw PretrainError.invalidConfig("\(directory.config.path): \(ConfigFile.describe(error))")
+        }
+    }
 }
 
 /// Sets up pretraining runs: manifest → scans → checks → participant-level validation split
@@ -133,14 +146,7 @@ public enum Pretraining {
     /// `provenance.threads` (the caller sets it; `adwb pretrain --resume` does by default).
     public static func resume(output: URL, manifest override: URL? = nil, resources: PretrainResources = PretrainResources()) throws -> Setup {
         let directory = RunDirectory(output)
-        let data: Data
-        do { data = try Data(contentsOf: directory.config) } catch {
-            throw PretrainError.io("\(output.path) holds no pretraining run to resume (no config.json)")
-        }
-        let record: RunRecord
-        do { record = try JSONDecoder().decode(RunRecord.self, from: data) } catch let error as DecodingError {
-            throw PretrainError.invalidConfig("\(directory.config.path): \(ConfigFile.describe(error))")
-        }
+        let (record, data) = try RunRecord.read(directory, purpose: "to resume")
         guard FileManager.default.fileExists(atPath: directory.lastCheckpoint.path) else {
             throw PretrainError.io("\(output.path): no checkpoint to resume from (\(directory.lastCheckpoint.lastPathComponent) is missing)")
         }

@@ -49,39 +49,13 @@ private enum ExtractCLI {
 
 private let outputFiles = ["features.npy", "features.tsv", "features.safetensors", "feature_stats.tsv", "summary.json", "report.html"]
 
-/// A scratch folder, removed by `remove()`.
-private struct ExtractScratch {
-    let root: URL
-    init(_ name: String) throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("adwb-extract-\(name)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-    }
-    func url(_ component: String) -> URL { root.appendingPathComponent(component) }
-    func remove() { try? FileManager.default.removeItem(at: root) }
-}
-
-/// Runs the built `adwb` with `arguments` (stdout and stderr through files in `scratch`).
-private func adwb(_ arguments: [String], scratch: ExtractScratch) throws -> (status: Int32, stdout: String, stderr: String) {
-    let id = UUID().uuidString
-    let stdoutURL = scratch.url("stdout-\(id)"), stderrURL = scratch.url("stderr-\(id)")
-    _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-    let stdout = try FileHandle(forWritingTo: stdoutURL), stderr = try FileHandle(forWritingTo: stderrURL)
-    let process = Process()
-    process.executableURL = try builtExecutable("adwb")
-    process.arguments = arguments
-    process.standardOutput = stdout
-    process.standardError = stderr
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    try stdout.close()
-    try stderr.close()
-    return (process.terminationStatus, try String(contentsOf: stdoutURL, encoding: .utf8), try String(contentsOf: stderrURL, encoding: .utf8))
+/// Runs the built `adwb` with `arguments`.
+private func adwb(_ arguments: [String], scratch: ScratchFolder) throws -> (status: Int32, stdout: String, stderr: String) {
+    try runBuiltExecutable("adwb", arguments, scratch: scratch)
 }
 
 /// `adwb extract` on the shared run, small and on one thread.
-private func extract(_ arguments: [String], scratch: ExtractScratch) throws -> (status: Int32, stdout: String, stderr: String) {
+private func extract(_ arguments: [String], scratch: ScratchFolder) throws -> (status: Int32, stdout: String, stderr: String) {
     try adwb(["extract", "--model", ExtractCLI.run.path, "--threads", "1", "--workers", "2"] + arguments, scratch: scratch)
 }
 
@@ -109,7 +83,7 @@ private func manifestReplacing(row: Int, with path: String, to url: URL) throws 
 }
 
 @Test func extractWritesSixFilesAndShardsMergeToTheSame() throws {
-    let scratch = try ExtractScratch("run")
+    let scratch = try ScratchFolder("extract-run")
     defer { scratch.remove() }
     let manifest = ExtractCLI.manifest.path
     let single = scratch.url("single")
@@ -144,7 +118,7 @@ private func manifestReplacing(row: Int, with path: String, to url: URL) throws 
 }
 
 @Test func extractWritesFeatureMaps() throws {
-    let scratch = try ExtractScratch("maps")
+    let scratch = try ScratchFolder("extract-maps")
     defer { scratch.remove() }
     let out = scratch.url("out")
     let result = try extract(["--manifest", ExtractCLI.manifest.path, "--out", out.path, "--grid", "1", "--feature-maps"], scratch: scratch)
@@ -162,7 +136,7 @@ private func manifestReplacing(row: Int, with path: String, to url: URL) throws 
 }
 
 @Test func extractNamesABadScanOrSkipsIt() throws {
-    let scratch = try ExtractScratch("bad")
+    let scratch = try ScratchFolder("extract-bad")
     defer { scratch.remove() }
     let missing = scratch.url("no-such-scan.nii.gz").path
     let manifest = scratch.url("manifest.tsv")
@@ -183,7 +157,7 @@ private func manifestReplacing(row: Int, with path: String, to url: URL) throws 
 
 @Test(arguments: [(["--grid", "0"], "grid"), (["--shard", "5/2"], "shard '5/2'"), (["--grid", "2x2"], "grid"), (["--workers", "0"], "--workers")])
 func extractRejectsBadOptions(_ arguments: [String], _ mention: String) throws {
-    let scratch = try ExtractScratch("options")
+    let scratch = try ScratchFolder("extract-options")
     defer { scratch.remove() }
     let out = scratch.url("out")
     let result = try extract(["--manifest", ExtractCLI.manifest.path, "--out", out.path] + arguments, scratch: scratch)

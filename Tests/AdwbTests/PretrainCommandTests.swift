@@ -14,23 +14,9 @@ import TestSupport
 
 // MARK: - Helpers
 
-/// A unique scratch folder, removed by `remove()`.
-private struct Scratch {
-    let root: URL
-
-    init(_ name: String) throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("adwb-pretrain-\(name)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-    }
-
-    func url(_ component: String) -> URL { root.appendingPathComponent(component) }
-    func path(_ component: String) -> String { url(component).path }
-    func remove() { try? FileManager.default.removeItem(at: root) }
-}
-
 /// Six participants with one session each, 48³ voxels of 4 mm: writes the cohort into
 /// `scratch/cohort` and returns its manifest.
-private func makeCohort(_ scratch: Scratch) throws -> URL {
+private func makeCohort(_ scratch: ScratchFolder) throws -> URL {
     var options = SyntheticCohortOptions()
     options.participants = 6
     options.shape = [48, 48, 48]
@@ -237,24 +223,9 @@ private func referenceSHA256(_ data: Data) -> String {
     return h.map { String(format: "%08x", $0) }.joined()
 }
 
-/// Runs the built `adwb` with `arguments`; stdout and stderr go through files in `scratch`.
-private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (status: Int32, stdout: String, stderr: String) {
-    let id = UUID().uuidString
-    let stdoutURL = scratch.url("stdout-\(id)"), stderrURL = scratch.url("stderr-\(id)")
-    _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-    let stdout = try FileHandle(forWritingTo: stdoutURL), stderr = try FileHandle(forWritingTo: stderrURL)
-    let process = Process()
-    process.executableURL = try builtExecutable("adwb")
-    process.arguments = arguments
-    process.standardOutput = stdout
-    process.standardError = stderr
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    try stdout.close()
-    try stderr.close()
-    return (process.terminationStatus, try String(contentsOf: stdoutURL, encoding: .utf8), try String(contentsOf: stderrURL, encoding: .utf8))
+/// Runs the built `adwb` with `arguments`.
+private func runExecutable(_ arguments: [String], scratch: ScratchFolder) throws -> (status: Int32, stdout: String, stderr: String) {
+    try runBuiltExecutable("adwb", arguments, scratch: scratch)
 }
 
 // MARK: - Tests
@@ -268,7 +239,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 }
 
 @Test func saeRunWritesEveryFile() throws {
-    let scratch = try Scratch("sae")
+    let scratch = try ScratchFolder("pretrain-sae")
     defer { scratch.remove() }
     let manifest = try makeCohort(scratch)
     let out = scratch.url("run")
@@ -295,7 +266,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 }
 
 @Test func caeRunWritesEveryFile() throws {
-    let scratch = try Scratch("cae")
+    let scratch = try ScratchFolder("pretrain-cae")
     defer { scratch.remove() }
     let manifest = try makeCohort(scratch)
     let out = scratch.url("run")
@@ -320,7 +291,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 
 /// With no validation participants the validation columns are NaN (empty in the log).
 @Test func saeRunWithoutValidation() throws {
-    let scratch = try Scratch("no-validation")
+    let scratch = try ScratchFolder("pretrain-no-validation")
     defer { scratch.remove() }
     let manifest = try makeCohort(scratch)
     let out = scratch.url("run")
@@ -330,7 +301,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 }
 
 @Test func presetPayan2015WithOverrides() throws {
-    let scratch = try Scratch("payan")
+    let scratch = try ScratchFolder("pretrain-payan")
     defer { scratch.remove() }
     let manifest = try makeCohort(scratch)
     let out = scratch.url("run")
@@ -360,7 +331,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 }
 
 @Test func presetHosseini2016WithOverrides() throws {
-    let scratch = try Scratch("hosseini")
+    let scratch = try ScratchFolder("pretrain-hosseini")
     defer { scratch.remove() }
     let manifest = try makeCohort(scratch)
     let out = scratch.url("run")
@@ -388,7 +359,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 }
 
 @Test func yamlConfigFileIsUsedAndOptionsOverrideIt() throws {
-    let scratch = try Scratch("yaml")
+    let scratch = try ScratchFolder("pretrain-yaml")
     defer { scratch.remove() }
     let manifest = try makeCohort(scratch)
     let yaml = scratch.url("settings.yaml")
@@ -431,7 +402,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 }
 
 @Test func jsonConfigFileIsUsedAndOptionsOverrideIt() throws {
-    let scratch = try Scratch("json")
+    let scratch = try ScratchFolder("pretrain-json")
     defer { scratch.remove() }
     let manifest = try makeCohort(scratch)
     let json = scratch.url("settings.json")
@@ -462,7 +433,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 }
 
 @Test func printConfigRoundTripsThroughConfig() throws {
-    let scratch = try Scratch("print")
+    let scratch = try ScratchFolder("pretrain-print")
     defer { scratch.remove() }
     let out = scratch.url("never-written")
     let arguments = ["--preset", "payan2015", "--hidden", "8,4", "--seed", "11", "--learning-rate", "0.003", "--flip-probability", "0.5",
@@ -498,7 +469,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 /// A configuration printed and read back keeps every value exactly, and reads as a person
 /// would write it (whole numbers as whole numbers, switches as true/false).
 @Test func printConfigKeepsValuesExact() throws {
-    let scratch = try Scratch("print-exact")
+    let scratch = try ScratchFolder("pretrain-print-exact")
     defer { scratch.remove() }
     let out = scratch.url("never-written")
     for seed in ["123456789", "18446744073709551615"] {
@@ -523,7 +494,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 
 /// A run's config.json is a valid --config whatever the seed (it is a UInt64).
 @Test func largeSeedsSurviveConfigFiles() throws {
-    let scratch = try Scratch("large-seed")
+    let scratch = try ScratchFolder("pretrain-large-seed")
     defer { scratch.remove() }
     let manifest = try makeCohort(scratch)
     let first = scratch.url("first")
@@ -539,7 +510,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 }
 
 @Test func aRunsOwnConfigReproducesIt() throws {
-    let scratch = try Scratch("reproduce")
+    let scratch = try ScratchFolder("pretrain-reproduce")
     defer { scratch.remove() }
     let manifest = try makeCohort(scratch)
     let first = scratch.url("first"), second = scratch.url("second")
@@ -564,7 +535,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 }
 
 @Test func resumeEndsWithTheWeightsOfAnUninterruptedRun() throws {
-    let scratch = try Scratch("resume")
+    let scratch = try ScratchFolder("pretrain-resume")
     defer { scratch.remove() }
     let manifest = try makeCohort(scratch)
     let interrupted = scratch.url("interrupted"), straight = scratch.url("straight")
@@ -611,7 +582,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 }
 
 @Test func resumeAcrossPhasesMatchesAnUninterruptedRun() throws {
-    let scratch = try Scratch("resume-phases")
+    let scratch = try ScratchFolder("pretrain-resume-phases")
     defer { scratch.remove() }
     let manifest = try makeCohort(scratch)
     let interrupted = scratch.url("interrupted"), straight = scratch.url("straight")
@@ -637,7 +608,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 
 /// --resume --manifest: the cohort (manifest and scans) moved since the run started.
 @Test func resumeFindsAMovedManifest() throws {
-    let scratch = try Scratch("resume-moved")
+    let scratch = try ScratchFolder("pretrain-resume-moved")
     defer { scratch.remove() }
     let manifest = try makeCohort(scratch)
     let interrupted = scratch.url("interrupted"), straight = scratch.url("straight")
@@ -656,7 +627,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 }
 
 @Test func resumeWithoutARunFailsClearly() throws {
-    let scratch = try Scratch("resume-empty")
+    let scratch = try ScratchFolder("pretrain-resume-empty")
     defer { scratch.remove() }
     let empty = scratch.url("empty")
     try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
@@ -670,7 +641,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 }
 
 @Test func resumeRefusesAChangedManifest() throws {
-    let scratch = try Scratch("resume-manifest")
+    let scratch = try ScratchFolder("pretrain-resume-manifest")
     defer { scratch.remove() }
     let manifest = try makeCohort(scratch)
     let out = scratch.url("run")
@@ -682,7 +653,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 }
 
 @Test func missingScanStopsBeforeTrainingNamingItsLine() throws {
-    let scratch = try Scratch("bad")
+    let scratch = try ScratchFolder("pretrain-bad")
     defer { scratch.remove() }
     let manifest = try makeCohort(scratch)
     let rows = try Manifest(contentsOf: manifest).rows
@@ -728,7 +699,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 }
 
 @Test func badOptionsAreRejectedBeforeAnythingIsWritten() throws {
-    let scratch = try Scratch("options")
+    let scratch = try ScratchFolder("pretrain-options")
     defer { scratch.remove() }
     let out = scratch.url("run")
     let manifest = scratch.path("no-such-manifest.tsv")
@@ -789,7 +760,7 @@ private func runExecutable(_ arguments: [String], scratch: Scratch) throws -> (s
 }
 
 @Test func overwriteReplacesOnlyTheRunsOwnFiles() throws {
-    let scratch = try Scratch("overwrite")
+    let scratch = try ScratchFolder("pretrain-overwrite")
     defer { scratch.remove() }
     let manifest = try makeCohort(scratch)
     let out = scratch.url("run")

@@ -135,3 +135,38 @@ public struct MissingExecutable: Error, CustomStringConvertible {
     public let searched: [String]
     public var description: String { "no \(name) executable beside the test bundle (looked in \(searched))" }
 }
+
+/// A scratch folder under the system temporary directory, removed by `remove()`.
+public struct ScratchFolder {
+    public let root: URL
+
+    public init(_ name: String) throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("adwb-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    }
+
+    public func url(_ component: String) -> URL { root.appendingPathComponent(component) }
+    public func path(_ component: String) -> String { url(component).path }
+    public func remove() { try? FileManager.default.removeItem(at: root) }
+}
+
+/// Runs the built executable `name` with `arguments` (stdin empty); its stdout and stderr
+/// go through files in `scratch`, so large outputs never block on a pipe.
+public func runBuiltExecutable(_ name: String, _ arguments: [String], scratch: ScratchFolder) throws -> (status: Int32, stdout: String, stderr: String) {
+    let id = UUID().uuidString
+    let stdoutURL = scratch.url("stdout-\(id)"), stderrURL = scratch.url("stderr-\(id)")
+    _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+    let stdout = try FileHandle(forWritingTo: stdoutURL), stderr = try FileHandle(forWritingTo: stderrURL)
+    let process = Process()
+    process.executableURL = try builtExecutable(name)
+    process.arguments = arguments
+    process.standardOutput = stdout
+    process.standardError = stderr
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    try stdout.close()
+    try stderr.close()
+    return (process.terminationStatus, try String(contentsOf: stdoutURL, encoding: .utf8), try String(contentsOf: stderrURL, encoding: .utf8))
+}
