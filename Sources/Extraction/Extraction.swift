@@ -70,6 +70,8 @@ public struct ExtractionRecord: Sendable, Codable, Equatable {
     /// The pretraining run (absolute path) and the SHA-256 of its `model.safetensors`.
     public var model: String
     public var modelSha256: String
+    /// The SHA-256 of the run's `config.json` (how scans were normalised, the architecture).
+    public var modelConfigSha256: String
     public var modelKind: ModelKind
     /// Set when the features come from the model's architecture with untrained weights drawn
     /// from this seed (a baseline), not from the trained weights.
@@ -88,7 +90,7 @@ public struct ExtractionRecord: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case manifest, model, options, encoder, shard, rows, skipped
         case adwbVersion = "adwb_version", manifestSha256 = "manifest_sha256", manifestRows = "manifest_rows"
-        case modelSha256 = "model_sha256", modelKind = "model_kind", untrainedSeed = "untrained_seed", mapChannels = "map_channels", featureChannels = "feature_channels"
+        case modelSha256 = "model_sha256", modelConfigSha256 = "model_config_sha256", modelKind = "model_kind", untrainedSeed = "untrained_seed", mapChannels = "map_channels", featureChannels = "feature_channels"
     }
 
     /// Features per scan.
@@ -132,13 +134,28 @@ public enum Extraction {
         let selected = Array(shard.rows(of: manifest.rows.count)).filter { index in
             manifest.rows[index].line.map { !malformedLines.contains($0) } ?? true
         }
+        let mapNames = featureMapNames(manifest.rows)
         if let featureMaps { try FileManager.default.createDirectory(at: featureMaps, withIntermediateDirectories: true) }
 
-        // Header problems (missing files, 4-D images, masks of another size) are all found
-        // before any work; problems inside the data stop the run at the first one.
+        // Header problems (missing files, 4-D images, masks of another size, volumes the
+        // encoder or grid cannot cover) are all found before any work; problems inside the
+        // data stop the run at the first one.
         var failures = [Int: SkippedScan]()
+        var geometryFailures = 0
         for index in selected {
-            if let problem = headerProblem(sources[index]) { failures[index] = problem }
+            let source = sources[index]
+            switch headerCheck(source) {
+            case let .problem(problem): failures[index] = problem
+            case let .shape(shape):
+                if let reason = extractor.geometryProblem(shape) {
+                    failures[index] = SkippedScan(line: source.line, path: source.image.path, reason: reason)
+                    geometryFailures += 1
+                }
+            }
+        }
+        if geometryFailures > 0 && geometryFailures == selected.count, let first = selected.first, let failure = failures[first] {
+            // Not a bad scan but options that fit none of them.
+            throw ExtractionError.invalidOption("the encoder and grid fit none of the scans: \(failure.reason)")
         }
         if !failures.isEmpty && !skipBad { throw ExtractionError.badScans(failures.keys.sorted().map { failures[$0]!.description }) }
         let queue = selected.filter { failures[$0] == nil }
@@ -151,10 +168,11 @@ public enum Extraction {
                 let index = queue[position]
                 let source = sources[index]
                 do {
-                    let scan = try extractor.extract(source, networks: networks, keepMap: featureMaps != nil)
+                    var scan = try extractor.extract(source, networks: networks, keepMap: featureMaps != nil)
                     if let featureMaps, let map = scan.map {
-                        let row = manifest.rows[index]
-                        try map.write(to: featureMaps.appendingPathComponent("\(row.participantID)_\(row.sessionID)_features.nii.gz"))
+                        try map.write(to: featureMaps.appendingPathComponent(mapNames[index]))
+                        // Written: memory holds only the vectors until the run ends.
+                        scan.map = nil
                     }
                     results.store(scan, at: position)
                 } catch let PatchError.badScan(path, line, reason) {
@@ -172,7 +190,7 @@ public enum Extraction {
         if !failures.isEmpty && !skipBad { throw ExtractionError.badScans(failures.keys.sorted().map { failures[$0]!.description }) }
 
         if shard == .whole && results.scans.allSatisfy({ $0 == nil }) {
-            throw ExtractionError.badScans(["no usable scan is left in \(manifestURL.path)"])
+            throw ExtractionError.noUsableScan(manifest: manifestURL.path, skipped: failures.keys.sorted().map { failures[$0]!.description })
         }
         var rows: [ExtractedRow] = []
         var values: [Float] = []
@@ -191,9 +209,15 @@ public enum Extraction {
             item.line.map { shardLines.contains($0) || (!parsedLines.contains($0) && shard.index == 1) } ?? (shard.index == 1)
         }
         let skipped = ordered(malformedHere + failures.values)
+        if let featureMaps {
+            let index = (["participant_id\tsession_id\tfile"] + rows.map { "\($0.participantID)\t\($0.sessionID)\t\(mapNames[$0.index])" })
+                .joined(separator: "\n") + "\n"
+            try AtomicFile.write(Data(index.utf8), to: featureMaps.appendingPathComponent("index.tsv"))
+        }
         let record = ExtractionRecord(
             adwbVersion: Pretraining.version, manifest: manifestURL.standardizedFileURL.path, manifestSha256: manifestSha,
             manifestRows: manifest.rows.count, model: run.directory.url.standardizedFileURL.path, modelSha256: try modelSha(run),
+            modelConfigSha256: SHA256.hex(run.configJSON),
             modelKind: run.config.model, untrainedSeed: run.untrainedSeed, options: options, encoder: extractor.encoder.summary, mapChannels: extractor.encoder.mapChannels,
             featureChannels: extractor.encoder.featureChannels, shard: shard, rows: rows, skipped: skipped)
         return FeatureSet(record: record, values: try Tensor(shape: [rows.count, extractor.featureCount], scalars: values))
@@ -211,9 +235,16 @@ public enum Extraction {
         }
     }
 
-    /// What is wrong with a scan's files as their headers show, if anything.
-    static func headerProblem(_ source: ScanSource) -> SkippedScan? {
-        func problem(_ url: URL, _ reason: String) -> SkippedScan { SkippedScan(line: source.line, path: url.path, reason: reason) }
+    /// What a scan's headers show: its extents, or what is wrong with its files.
+    enum HeaderCheck {
+        case shape(Triple)
+        case problem(SkippedScan)
+    }
+
+    static func headerCheck(_ source: ScanSource) -> HeaderCheck {
+        func problem(_ url: URL, _ reason: String) -> HeaderCheck {
+            .problem(SkippedScan(line: source.line, path: url.path, reason: reason))
+        }
         var url = source.image
         do {
             let header = try VolumeReader.readHeader(url)
@@ -225,11 +256,32 @@ public enum Extraction {
                     return problem(mask, "mask dimensions \(maskHeader.spatialShape) differ from the image's \(header.spatialShape)")
                 }
             }
-            return nil
+            let shape = header.spatialShape
+            return .shape(Triple(shape[0], shape[1], shape[2]))
         } catch {
             // The reader's messages start with the path, which the record names already.
             let message = String(describing: error)
             return problem(url, message.hasPrefix(url.path + ": ") ? String(message.dropFirst(url.path.count + 2)) : message)
+        }
+    }
+
+    /// Feature-map file names per manifest row: `<participant>_<session>_features.nii.gz`
+    /// with characters other than letters, digits, `.`, `-` and `_` (and leading dots)
+    /// replaced by `-`; rows whose
+    /// names would coincide get `_line<N>` added, so no file overwrites another.
+    static func featureMapNames(_ rows: [ManifestRow]) -> [String] {
+        func clean(_ text: String) -> String {
+            let cleaned = text.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "-" }
+            // No hidden files: leading dots become dashes too.
+            let dots = cleaned.prefix { $0 == "." }.count
+            return String(repeating: "-", count: dots) + String(cleaned.dropFirst(dots))
+        }
+        let stems = rows.map { "\(clean($0.participantID))_\(clean($0.sessionID))" }
+        let counts = Dictionary(stems.map { ($0, 1) }, uniquingKeysWith: +)
+        return zip(rows, stems).enumerated().map { index, pair in
+            let (row, stem) = pair
+            let unique = counts[stem] == 1 ? stem : "\(stem)_line\(row.line ?? index)"
+            return unique + "_features.nii.gz"
         }
     }
 }

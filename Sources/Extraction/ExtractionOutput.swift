@@ -11,11 +11,13 @@ public enum ExtractionOutput {
     public static let summaryFile = "summary.json"
     public static let reportFile = "report.html"
 
-    /// Every file an extraction or a shard may write into its folder.
-    static var ownFiles: [String] {
-        [FeatureExport.arrayFile, FeatureExport.tableFile, FeatureExport.safetensorsFile, statisticsFile, summaryFile, reportFile,
-         ShardFolder.recordFile, ShardFolder.arrayFile]
+    /// The files of a whole extraction.
+    static var wholeRunFiles: [String] {
+        [FeatureExport.arrayFile, FeatureExport.tableFile, FeatureExport.safetensorsFile, statisticsFile, summaryFile, reportFile]
     }
+
+    /// Every file (and the maps folder) an extraction or a shard may write into its folder.
+    static var ownFiles: [String] { wholeRunFiles + [ShardFolder.recordFile, ShardFolder.arrayFile, mapsFolder] }
 
     /// Creates `directory`, refusing one that holds an extraction already unless `overwrite`
     /// (whose files are then replaced as the new ones are written).
@@ -29,8 +31,29 @@ public enum ExtractionOutput {
         }
     }
 
-    /// The SHA-256 of `run`'s `model.safetensors`.
-    public static func modelSha(_ run: PretrainedRun) throws -> String { try Extraction.modelSha(run) }
+    /// Checks that `run` is still the model `record` was extracted with (weights and
+    /// configuration), as merging shards needs before it writes the report.
+    public static func checkModel(_ run: PretrainedRun, matches record: ExtractionRecord) throws {
+        guard try Extraction.modelSha(run) == record.modelSha256, SHA256.hex(run.configJSON) == record.modelConfigSha256 else {
+            throw ExtractionError.shards("\(record.model) has changed since the shards were extracted (its model.safetensors or config.json differs)")
+        }
+    }
+
+    /// Moves the feature maps of a finished run from `staging` to `directory/maps`, replacing
+    /// an earlier run's; without `staging` an earlier run's maps are removed (they would
+    /// contradict the new outputs).
+    public static func installMaps(from staging: URL?, in directory: URL) throws {
+        let maps = directory.appendingPathComponent(mapsFolder)
+        if FileManager.default.fileExists(atPath: maps.path) { try FileManager.default.removeItem(at: maps) }
+        if let staging { try FileManager.default.moveItem(at: staging, to: maps) }
+    }
+
+    /// Where a run writes its feature maps until it has finished (removed if it fails).
+    public static func stagingMaps(in directory: URL) -> URL {
+        directory.appendingPathComponent(".\(mapsFolder).partial-\(getpid())")
+    }
+
+    public static let mapsFolder = "maps"
 
     /// Writes the feature exports and the report for `set` (extracted with `run`).
     /// - Returns: the files written, exports first.
@@ -38,9 +61,18 @@ public enum ExtractionOutput {
         var urls = try FeatureExport.write(set, to: directory)
         urls += try FeatureReport(set: set, run: run).write(to: directory)
         // Shard files left by an earlier run in this folder would contradict the new outputs.
-        for name in [ShardFolder.recordFile, ShardFolder.arrayFile] {
-            try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
-        }
+        removeFiles([ShardFolder.recordFile, ShardFolder.arrayFile], in: directory)
         return urls
+    }
+
+    /// Writes a shard's files, removing a whole run's outputs left in `directory` by an
+    /// earlier run (they would contradict the shard).
+    public static func writeShard(_ set: FeatureSet, to directory: URL) throws {
+        try ShardFolder.write(set, to: directory)
+        removeFiles(wholeRunFiles, in: directory)
+    }
+
+    private static func removeFiles(_ names: [String], in directory: URL) {
+        for name in names { try? FileManager.default.removeItem(at: directory.appendingPathComponent(name)) }
     }
 }

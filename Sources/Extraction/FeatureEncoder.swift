@@ -65,6 +65,9 @@ public struct FeatureEncoder: Sendable {
         }
         switch config.model {
         case .cae:
+            guard options.saeLevels == nil, options.saeDeepLayers == ExtractionOptions().saeDeepLayers else {
+                throw ExtractionError.invalidOption("sae levels and sae deep layers apply to stacked autoencoders; this model is a convolutional autoencoder")
+            }
             guard let cae = model as? ConvolutionalAutoencoder else { throw ExtractionError.unsupportedModel("not a convolutional autoencoder") }
             let plan = try cae.encoder.layers.enumerated().map { index, layer in try LayerPlan(layer, name: "encoder.\(index)", tensor: tensor) }
             (mapChannels, featureChannels) = (plan.compactMap(\.outChannels).last ?? 1, plan.compactMap(\.outChannels).last ?? 1)

@@ -99,8 +99,12 @@ public enum ShardFolder {
         } catch {
             throw ExtractionError.shards("\(directory.path) is not an extraction shard (\(recordFile): \(error))")
         }
-        do { try record.shard.validate() } catch {
-            throw ExtractionError.shards("\(directory.path): \(recordFile) names an impossible shard (\(error))")
+        do {
+            try record.shard.validate()
+            try record.options.validate()
+            guard (1...1_000_000).contains(record.featureChannels) else { throw ExtractionError.invalidOption("\(record.featureChannels) feature channels") }
+        } catch {
+            throw ExtractionError.shards("\(directory.path): \(recordFile) is not a shard adwb wrote (\(error))")
         }
         let values = try NumpyFile.read(from: directory.appendingPathComponent(arrayFile))
         guard values.shape == [record.rows.count, record.featureCount] else {
@@ -121,6 +125,7 @@ public enum ShardFolder {
             var differences: [String] = []
             if r.manifestSha256 != reference.manifestSha256 { differences.append("manifest") }
             if r.modelSha256 != reference.modelSha256 || r.untrainedSeed != reference.untrainedSeed { differences.append("model weights") }
+            if r.modelConfigSha256 != reference.modelConfigSha256 { differences.append("model configuration") }
             if r.options != reference.options || r.encoder != reference.encoder { differences.append("extraction options") }
             if r.shard.count != reference.shard.count || r.manifestRows != reference.manifestRows { differences.append("shard count") }
             if r.adwbVersion != reference.adwbVersion { differences.append("adwb version") }
@@ -143,6 +148,9 @@ public enum ShardFolder {
         record.shard = .whole
         record.rows = ordered.flatMap(\.record.rows)
         record.skipped = Extraction.ordered(ordered.flatMap(\.record.skipped))
+        guard !record.rows.isEmpty else {
+            throw ExtractionError.noUsableScan(manifest: record.manifest, skipped: record.skipped.map(\.description))
+        }
         let values = try Tensor(shape: [record.rows.count, record.featureCount], scalars: ordered.flatMap(\.values.scalars))
         return FeatureSet(record: record, values: values)
     }

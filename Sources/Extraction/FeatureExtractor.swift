@@ -29,7 +29,7 @@ public struct ScanFeatures: Sendable {
     public let inputShape: Triple
     public let affine: Affine
     /// Present when requested.
-    public let map: FeatureMap?
+    public var map: FeatureMap?
 }
 
 /// Turns scans into feature vectors with a `FeatureEncoder`: read and normalise as in
@@ -62,6 +62,15 @@ public struct FeatureExtractor: Sendable {
         try RegionGrid(mapShape: encoder.mapShape(for: shape), grid: options.grid)
     }
 
+    /// Why scans of `shape` cannot be extracted (too small for the encoder's field of view or
+    /// for the grid), or nil.
+    public func geometryProblem(_ shape: Triple) -> String? {
+        let map = encoder.mapShape(for: shape)
+        guard map.product > 0 else { return "a \(shape.d)x\(shape.h)x\(shape.w) volume is smaller than the encoder's field of view" }
+        do { _ = try regionGrid(forInputShape: shape) } catch { return error.description }
+        return nil
+    }
+
     /// Extracts one scan on `networks` (built by `encoder.makeNetworks()` for this thread).
     /// - Throws: `PatchError.badScan` for unusable files, `ExtractionError.unusableScan` for
     ///   scans the encoder or grid cannot cover or that give non-finite features.
@@ -74,11 +83,8 @@ public struct FeatureExtractor: Sendable {
                          keepMap: Bool = false) throws -> ScanFeatures {
         let mapShape = encoder.mapShape(for: scan.shape)
         func unusable(_ reason: String) -> ExtractionError { .unusableScan(path: source.image.path, line: source.line, reason: reason) }
-        guard mapShape.product > 0 else {
-            throw unusable("a \(scan.shape.d)x\(scan.shape.h)x\(scan.shape.w) volume is smaller than the encoder's field of view")
-        }
-        let grid: RegionGrid
-        do { grid = try regionGrid(forInputShape: scan.shape) } catch { throw unusable(error.description) }
+        if let problem = geometryProblem(scan.shape) { throw unusable(problem) }
+        let grid = try regionGrid(forInputShape: scan.shape)
         var pooler = RegionPooler(grid: grid, channels: encoder.mapChannels, pooling: options.pooling)
         var map = keepMap ? [Float](repeating: 0, count: encoder.mapChannels * mapShape.product) : []
         let slabRows = encoder.mapRowsPerSlab(inputShape: scan.shape, bytes: resources.tileMegabytes * 1_000_000)

@@ -39,7 +39,8 @@ public struct FeatureReport {
     public init(set: FeatureSet, run: PretrainedRun) throws {
         self.set = set
         self.run = run
-        statistics = FeatureStatistics(values: set.values, labels: set.record.rows.map(\.diagnosis))
+        statistics = FeatureStatistics(values: set.values, labels: set.record.rows.map(\.diagnosis),
+                                       participants: set.record.rows.map(\.participantID))
         origins = try Self.origins(set.record, run: run)
     }
 
@@ -203,7 +204,8 @@ public struct FeatureReport {
         var skipped: [SkippedScan]
 
         enum CodingKeys: String, CodingKey {
-            case scans, features, grid, pooling, encoder, model, manifest, classes, unlabelled, contrasts, skipped
+            case scans, features, grid, pooling, encoder, model, manifest, contrasts, skipped
+            case classes = "participants_per_class", unlabelled = "unlabelled_scans"
             case adwbVersion = "adwb_version", featureChannels = "feature_channels", modelKind = "model_kind"
             case modelSha256 = "model_sha256", untrainedSeed = "untrained_seed", manifestSha256 = "manifest_sha256"
             case commonGrid = "common_grid", referenceScan = "reference_scan", primaryContrast = "primary_contrast"
@@ -273,7 +275,8 @@ public struct FeatureReport {
         let unlabelled = record.rows.filter { $0.diagnosis == nil }.count
         var rows: [[String]] = [
             ["scans", "\(record.rows.count)" + (record.skipped.isEmpty ? "" : " (\(record.skipped.count) skipped)")],
-            ["classes", (counts + (unlabelled > 0 ? ["unlabelled \(unlabelled)"] : [])).joined(separator: ", ")],
+            ["participants per class", (counts + (unlabelled > 0 ? ["unlabelled scans \(unlabelled)"] : [])).joined(separator: ", ")
+                + " (statistics count participants: a participant's sessions with one diagnosis are averaged)"],
             ["features per scan", "\(record.featureCount) = \(record.featureChannels) channels × \(record.options.grid.map(String.init).joined(separator: "×")) regions (\(record.options.pooling.rawValue) pooling)"],
             ["encoder", "\(record.modelKind.rawValue.uppercased()): \(record.encoder)"],
             ["weights", record.untrainedSeed.map { "untrained, drawn from seed \($0) (baseline)" } ?? "trained (\(record.model))"],
@@ -294,7 +297,7 @@ public struct FeatureReport {
 
     func topFeaturesSection() -> String {
         guard let primary = statistics.primary else {
-            return "<p>No two diagnostic groups have at least two scans each, so there is nothing to compare.</p>"
+            return "<p>No two diagnostic groups have at least two participants each, so there is nothing to compare.</p>"
         }
         let classNames = statistics.classes.map(\.diagnosis.rawValue)
         let header = ["feature", "channel", "region (i,j,k)", "centre voxel", "centre (mm)"] + classNames.map { "mean \($0)" }
@@ -339,23 +342,40 @@ public struct FeatureReport {
                               xLabel: String(format: "PC1 (%.1f%% of variance)", a), yLabel: String(format: "PC2 (%.1f%% of variance)", b))
     }
 
-    /// First-layer filters as `[k_y × k_z]` central slices (along the first axis).
-    func filterTiles() -> (tiles: [[Float]], width: Int, height: Int)? {
+    /// The central plane of a `[d, h, w]` block (row-major `values`) across its thinnest axis
+    /// (the first of equals), so 2-D patches show their plane whichever axis is flat.
+    /// - Returns: the plane row-major, its width and height, and the axis cut (0, 1, 2).
+    static func centralSlice(_ values: ArraySlice<Float>, extent: Triple) -> (tile: [Float], width: Int, height: Int, axis: Int) {
+        let sizes = extent.array
+        let axis = sizes.indices.min { sizes[$0] < sizes[$1] }!
+        let (rows, columns) = axis == 0 ? (1, 2) : axis == 1 ? (0, 2) : (0, 1)
+        let strides = [extent.h * extent.w, extent.w, 1]
+        let base = values.startIndex + sizes[axis] / 2 * strides[axis]
+        var tile: [Float] = []
+        tile.reserveCapacity(sizes[rows] * sizes[columns])
+        for r in 0..<sizes[rows] {
+            for c in 0..<sizes[columns] { tile.append(values[base + r * strides[rows] + c * strides[columns]]) }
+        }
+        return (tile, sizes[columns], sizes[rows], axis)
+    }
+
+    static let axisNames = ["first", "second", "third"]
+
+    /// First-layer filters as central slices across their thinnest axis.
+    func filterTiles() -> (tiles: [[Float]], width: Int, height: Int, axis: Int)? {
         let state = Dictionary(Checkpoint.stateEntries(of: run.model.module), uniquingKeysWith: { first, _ in first })
         guard case let .float32(weight) = state["encoder.0.weight"] else { return nil }
         let extent = run.config.patches.extent
         let kernel: Triple = run.config.model == .sae ? extent : Triple(weight.shape[2], weight.shape[3], weight.shape[4])
         let filters = weight.shape[0]
         let size = kernel.product
-        guard weight.count == filters * size else { return nil }
-        let plane = kernel.h * kernel.w
-        let middle = kernel.d / 2
-        let tiles = (0..<filters).map { f in Array(weight.scalars[(f * size + middle * plane)..<(f * size + (middle + 1) * plane)]) }
-        return (tiles, kernel.w, kernel.h)
+        guard filters > 0, weight.count == filters * size else { return nil }
+        let slices = (0..<filters).map { f in Self.centralSlice(weight.scalars[(f * size)..<((f + 1) * size)], extent: kernel) }
+        return (slices.map(\.tile), slices[0].width, slices[0].height, slices[0].axis)
     }
 
     func filtersSection() -> String {
-        guard let (tiles, width, height) = filterTiles() else { return "<p>The model has no first-layer filters to show.</p>" }
+        guard let (tiles, width, height, axis) = filterTiles() else { return "<p>The model has no first-layer filters to show.</p>" }
         let columns = min(tiles.count, 16)
         let scale = max(1, 48 / max(width, height))
         let montage = Montage.grayscale(tiles: tiles, tileWidth: width, tileHeight: height, columns: columns, scale: scale,
@@ -363,7 +383,8 @@ public struct FeatureReport {
         let png = PNGImage.grayscale(width: montage.width, height: montage.height, pixels: montage.pixels)
         return SVGPlot.image(png: png, pixelWidth: montage.width, pixelHeight: montage.height,
                              title: "\(tiles.count) first-layer filters, central slice",
-                             caption: "Each tile is one filter's central \(height)×\(width) slice across the first axis, scaled to its own range (black: most negative weight, white: most positive).")
+                             caption: "Each tile is one filter's central \(height)×\(width) slice across its \(Self.axisNames[axis]) axis, scaled to its own range (black: most negative weight, white: most positive)."
+                                 + (run.untrainedSeed.map { " These are the untrained weights drawn from seed \($0)." } ?? ""))
     }
 
     /// Up to `count` patches (one per scan, evenly spread over the extracted scans) and the
@@ -399,20 +420,22 @@ public struct FeatureReport {
             return "<p>No examples: \(XHTML.escape(String(describing: error)))</p>"
         }
         guard let (original, reconstructed) = examples else { return "<p>No scans to draw examples from.</p>" }
-        let (n, d, h, w) = (original.shape[0], original.shape[2], original.shape[3], original.shape[4])
-        let plane = h * w
-        func slice(_ t: Tensor, _ i: Int) -> [Float] {
-            let start = (i * d + d / 2) * plane
-            return Array(t.scalars[start..<(start + plane)])
+        let n = original.shape[0]
+        let extent = Triple(original.shape[2], original.shape[3], original.shape[4])
+        let size = extent.product
+        func slice(_ t: Tensor, _ i: Int) -> (tile: [Float], width: Int, height: Int, axis: Int) {
+            Self.centralSlice(t.scalars[(i * size)..<((i + 1) * size)], extent: extent)
         }
-        let tiles = (0..<n).map { slice(original, $0) } + (0..<n).map { slice(reconstructed, $0) }
+        let (w, h) = (slice(original, 0).width, slice(original, 0).height)
+        let tiles = (0..<n).map { slice(original, $0).tile } + (0..<n).map { slice(reconstructed, $0).tile }
         let scale = max(1, 96 / max(h, w))
         let montage = Montage.grayscale(tiles: tiles, tileWidth: w, tileHeight: h, columns: n, scale: scale, gap: 2, scaling: .shared)
         let png = PNGImage.grayscale(width: montage.width, height: montage.height, pixels: montage.pixels)
         let error = zip(original.scalars, reconstructed.scalars).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / Double(original.count)
         return SVGPlot.image(png: png, pixelWidth: montage.width, pixelHeight: montage.height,
                              title: "Patches (top row) and their reconstructions (bottom row)",
-                             caption: String(format: "Central %d×%d slices of %d patches (one per scan, drawn with the run's seed) on one grey scale; mean squared error of these patches %.4g.", h, w, n, error))
+                             caption: String(format: "Central %d×%d slices of %d patches (one per scan, drawn with the run's seed) on one grey scale; mean squared error of these patches %.4g.", h, w, n, error)
+                                 + (run.untrainedSeed.map { " The model's weights are untrained (seed \($0))." } ?? ""))
     }
 
     func lossSection() -> String {
@@ -446,9 +469,12 @@ public struct FeatureReport {
         if reference.contains(where: { $0.y.isFinite }) {
             series.append(PlotSeries(name: "patch-mean predictor (validation)", points: reference, color: "#999999"))
         }
-        return "<p>Mean squared reconstruction error per epoch from the pretraining log (\(XHTML.escape(run.directory.log.path))); "
+        let values = series.flatMap(\.points).map(\.y).filter { $0.isFinite && $0 > 0 }
+        let logY = (values.max() ?? 1) > 10 * (values.min() ?? 1)
+        let note = run.untrainedSeed.map { "<p>These features come from untrained weights (seed \($0)); the curves are those of the trained run, for reference.</p>" } ?? ""
+        return note + "<p>Mean squared reconstruction error per epoch from the pretraining log (\(XHTML.escape(run.directory.log.path))); "
             + "epochs are counted across phases (each SAE level is a phase, then fine-tuning). For a deeper SAE level the error is that of "
             + "the codes below it.</p>"
-            + SVGPlot.lines(series, title: "Pretraining loss", xLabel: "epoch (all phases)", yLabel: "mean squared error", logY: true)
+            + SVGPlot.lines(series, title: "Pretraining loss", xLabel: "epoch (all phases)", yLabel: "mean squared error", logY: logY)
     }
 }

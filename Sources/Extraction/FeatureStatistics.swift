@@ -28,6 +28,7 @@ public struct Contrast: Sendable, Equatable, CustomStringConvertible {
 public struct FeatureStatistics: Sendable {
     public struct ClassSummary: Sendable {
         public var diagnosis: Diagnosis
+        /// Participants in the class.
         public var count: Int
         /// Per feature.
         public var mean: [Double]
@@ -60,21 +61,38 @@ public struct FeatureStatistics: Sendable {
 
     /// Classes with at least one scan, in the order CN, MCI, AD.
     public var classes: [ClassSummary]
-    /// Contrasts whose two classes have at least two scans each.
+    /// Contrasts whose two classes have at least two participants each.
     public var contrasts: [ContrastSummary]
     public var featureCount: Int
 
-    /// Statistics of `values [N, F]` whose row `r` has diagnosis `labels[r]` (unlabelled rows
-    /// are left out).
-    public init(values: Tensor, labels: [Diagnosis?]) {
+    /// Statistics of `values [N, F]` whose row `r` is a scan of participant `participants[r]`
+    /// with diagnosis `labels[r]` (unlabelled rows are left out).
+    ///
+    /// The unit is the participant, not the scan: a participant's sessions with the same
+    /// diagnosis are averaged into one observation first, so repeated scans do not count as
+    /// independent samples (a participant whose diagnosis changed counts once in each class).
+    public init(values: Tensor, labels: [Diagnosis?], participants: [String]) {
         let (n, f) = (values.shape[0], values.shape.count > 1 ? values.shape[1] : 0)
         featureCount = f
         let scalars = values.scalars
+        // Rows per (participant, diagnosis), in order of first appearance.
+        var groups: [Diagnosis: [[Int]]] = [:]
+        var slots: [String: (Diagnosis, Int)] = [:]
+        for r in 0..<n {
+            guard let diagnosis = labels[r] else { continue }
+            let key = "\(participants[r])\t\(diagnosis.rawValue)"
+            if let (group, slot) = slots[key] {
+                groups[group]![slot].append(r)
+            } else {
+                slots[key] = (diagnosis, groups[diagnosis, default: []].count)
+                groups[diagnosis, default: []].append([r])
+            }
+        }
         var columns: [Diagnosis: [[Double]]] = [:]
-        for diagnosis in Diagnosis.allCases {
-            let rows = (0..<n).filter { labels[$0] == diagnosis }
-            guard !rows.isEmpty else { continue }
-            columns[diagnosis] = (0..<f).map { feature in rows.map { Double(scalars[$0 * f + feature]) } }
+        for (diagnosis, members) in groups {
+            columns[diagnosis] = (0..<f).map { feature in
+                members.map { rows in rows.reduce(0.0) { $0 + Double(scalars[$1 * f + feature]) } / Double(rows.count) }
+            }
         }
         classes = Diagnosis.allCases.compactMap { diagnosis in
             columns[diagnosis].map { data in

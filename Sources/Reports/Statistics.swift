@@ -160,9 +160,10 @@ public enum Statistics {
     ///
     /// Edge cases:
     /// - fewer than 2 values in either group: t, ν and p are all NaN (scipy reports ν = 1 there);
-    /// - both groups constant (s_a = s_b = 0): t = 0 and p = 1 when the means are equal, otherwise
-    ///   t = ±infinity and p = 0; ν is NaN because the Welch–Satterthwaite ratio is 0/0 (scipy
-    ///   reports ν = 1 and t = NaN, p = NaN for equal means);
+    /// - both groups constant (s_a = s_b = 0): t and p are NaN when the means are equal (no test
+    ///   is possible; as scipy, so Benjamini–Hochberg leaves such features out of its count),
+    ///   otherwise t = ±infinity and p = 0; ν is NaN because the Welch–Satterthwaite ratio is
+    ///   0/0 (scipy reports ν = 1);
     /// - one group constant: ν = n − 1 of the other group, as the formula gives;
     /// - NaN or an infinity in an input: all NaN.
     ///
@@ -182,7 +183,7 @@ public enum Statistics {
         let squaredError = squaredErrorA + squaredErrorB
         let difference = mean(a) - mean(b)
         if squaredError == 0 {
-            if difference == 0 { return (0, .nan, 1) }
+            if difference == 0 { return (.nan, .nan, .nan) }
             return (difference > 0 ? .infinity : -.infinity, .nan, 0)
         }
         let t = difference / squaredError.squareRoot()

@@ -84,7 +84,7 @@ public enum NumpyFile {
             count = product
         }
         let dataStart = start + length
-        guard bytes.count - dataStart == count * 4 else {
+        guard count <= (bytes.count - dataStart) / 4, bytes.count - dataStart == count * 4 else {
             throw fail("\(bytes.count - dataStart) data bytes for shape \(shape) (expected \(count * 4))")
         }
         var values = [Float](repeating: 0, count: count)

@@ -45,7 +45,7 @@ public enum VolumeWriter {
         let scaling = try volume.data.withUnsafeBufferPointer { values in
             try encode(values, shape: shape, options: options, into: raw, path: path)
         }
-        try write(volume, voxels: UnsafeRawBufferPointer(raw), frames: 1, datatype: options.datatype, scaling: scaling, options: options, to: url)
+        try write(volume, voxels: UnsafeRawBufferPointer(raw), frames: nil, datatype: options.datatype, scaling: scaling, options: options, to: url)
     }
 
     /// Checks the output name, gzip level, extents and affine before anything is written.
@@ -63,9 +63,9 @@ public enum VolumeWriter {
         guard volume.affine.isFinite else { throw VolumeError.invalidAffine(path: path, reason: "the affine holds NaN or infinity") }
     }
 
-    /// Writes the header of `volume` (with `frames` volumes along `dim[4]`) and the encoded
+    /// Writes the header of `volume` (4-D with `frames` volumes along `dim[4]` when given) and the encoded
     /// `voxels` atomically to `url`.
-    private static func write(_ volume: Volume, voxels raw: UnsafeRawBufferPointer, frames: Int, datatype: VoxelType,
+    private static func write(_ volume: Volume, voxels raw: UnsafeRawBufferPointer, frames: Int?, datatype: VoxelType,
                               scaling: LinearScaling?, options: VolumeWriteOptions, to url: URL) throws {
         let path = url.path
         let compressed = path.lowercased().hasSuffix(".nii.gz")
@@ -91,8 +91,8 @@ public enum VolumeWriter {
     }
 
     /// Writes a 4-D float32 NIfTI-1 file of `frames` (each `[X, Y, Z]`, all one shape) on the
-    /// grid of `affine`: frame `t` is the file's volume `t` (`dim[4]`), as feature maps with
-    /// one channel per frame, which viewers show as a time series.
+    /// grid of `affine`: frame `t` is the file's volume `t` (`dim[4]`, 4-D even for one frame),
+    /// as feature maps with one channel per frame, which viewers show as a time series.
     /// - Throws: `VolumeError` for a bad name, mismatched or oversized frames, or a failed write.
     public static func write(frames: [Tensor], affine: Affine, to url: URL, compressionLevel: Int = 1) throws {
         let path = url.path
@@ -149,7 +149,8 @@ public enum VolumeWriter {
     }
 
     /// The 352 bytes before the voxels: the NIfTI-1 header and an empty extender.
-    static func headerBlock(_ volume: Volume, datatype: VoxelType, scaling: LinearScaling?, frames: Int = 1, path: String) throws -> [UInt8] {
+    /// `frames` nil writes a 3-D file, otherwise a 4-D one of that many volumes.
+    static func headerBlock(_ volume: Volume, datatype: VoxelType, scaling: LinearScaling?, frames: Int? = nil, path: String) throws -> [UInt8] {
         let affine = volume.affine
         var qform: QuaternionTransform, exact: Bool
         do { (qform, exact) = try AffineGeometry.quaternionTransform(of: affine) } catch {
@@ -168,7 +169,7 @@ public enum VolumeWriter {
         var block = HeaderBuilder(size: VolumeHeader.nifti1Size + 4)
         block.int32(0, 348)
         block.uint8(39, source?.dimInfo ?? 0)
-        let dims = frames > 1 ? [4] + volume.shape + [frames, 1, 1, 1] : [3] + volume.shape + [1, 1, 1, 1]
+        let dims = frames.map { [4] + volume.shape + [$0, 1, 1, 1] } ?? [3] + volume.shape + [1, 1, 1, 1]
         for (axis, extent) in dims.enumerated() { block.int16(40 + 2 * axis, extent) }
         block.int16(70, datatype.code)
         block.int16(72, datatype.byteCount * 8)

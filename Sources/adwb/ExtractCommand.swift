@@ -68,7 +68,7 @@ struct ExtractRunCommand: ParsableCommand {
     @Option(help: "Scans encoded at once.")
     var workers: Int = 2
 
-    @Option(name: .customLong("tile-mb"), help: "Memory for one slab of encoder activations, in MB (larger volumes are encoded in slabs; same result).")
+    @Option(name: .customLong("tile-mb"), help: "Memory for one slab of encoder activations, in MB: larger volumes are encoded in slabs (same result; a slab is at least one feature-map row, which a large model may need more for).")
     var tileMegabytes: Int = 256
 
     @OptionGroup var compute: ComputeOptions
@@ -87,6 +87,7 @@ struct ExtractRunCommand: ParsableCommand {
         options.saeLevels = saeLevels
         options.saeDeepLayers = saeDeepLayers
         try options.validate()
+        // An explicit --shard (even 1/1) writes a shard folder for `merge`.
         let selected = try shard.map { try Shard(parsing: $0) } ?? .whole
         var resources = ExtractionResources()
         resources.workers = workers
@@ -96,23 +97,26 @@ struct ExtractRunCommand: ParsableCommand {
         try ExtractionOutput.prepare(output, overwrite: overwrite)
         var run = try PretrainedRun.load(URL(fileURLWithPath: model))
         if let untrainedSeed { run = try run.untrained(seed: untrainedSeed) }
-        let progress = SharedProgress(label: selected == .whole ? "extracting" : "extracting shard \(selected)")
+        let progress = SharedProgress(label: shard == nil ? "extracting" : "extracting shard \(selected)")
         let started = Date()
+        // Maps go to a staging folder until the run has succeeded, so a failed run leaves none.
+        let staging = featureMaps ? ExtractionOutput.stagingMaps(in: output) : nil
+        defer { if let staging { try? FileManager.default.removeItem(at: staging) } }
         let set = try Extraction.run(run, manifest: URL(fileURLWithPath: manifest), options: options, resources: resources,
-                                     shard: selected, skipBad: skipBad,
-                                     featureMaps: featureMaps ? output.appendingPathComponent("maps") : nil) { done, total in
+                                     shard: selected, skipBad: skipBad, featureMaps: staging) { done, total in
             progress.update(done, total)
         }
         extractLog(String(format: "%d scans, %d features each (%@), %.1f s", set.record.rows.count, set.record.featureCount,
                           set.record.encoder, Date().timeIntervalSince(started)))
-        if selected == .whole {
+        if shard == nil {
             for url in try ExtractionOutput.write(set, run: run, to: output) { print("\(url.lastPathComponent): \(url.path)") }
         } else {
-            try ShardFolder.write(set, to: output)
+            try ExtractionOutput.writeShard(set, to: output)
             print("shard \(selected): \(output.appendingPathComponent(ShardFolder.recordFile).path)")
             print("join the shards with: adwb extract merge <shard folders> --out <folder>")
         }
-        if featureMaps { print("feature maps: \(output.appendingPathComponent("maps").path)") }
+        try ExtractionOutput.installMaps(from: staging, in: output)
+        if featureMaps { print("feature maps: \(output.appendingPathComponent(ExtractionOutput.mapsFolder).path)") }
         report(skipped: set.record.skipped)
     }
 }
@@ -142,11 +146,11 @@ struct ExtractMergeCommand: ParsableCommand {
         let set = try ShardFolder.merge(try shards.map { try ShardFolder.read(URL(fileURLWithPath: $0)) })
         var run = try PretrainedRun.load(URL(fileURLWithPath: set.record.model))
         if let seed = set.record.untrainedSeed { run = try run.untrained(seed: seed) }
-        guard try ExtractionOutput.modelSha(run) == set.record.modelSha256 else {
-            throw ExtractionError.shards("\(set.record.model) has changed since the shards were extracted (its model.safetensors differs)")
-        }
+        try ExtractionOutput.checkModel(run, matches: set.record)
         extractLog("merged \(shards.count) shards: \(set.record.rows.count) scans, \(set.record.featureCount) features each")
         for url in try ExtractionOutput.write(set, run: run, to: output) { print("\(url.lastPathComponent): \(url.path)") }
+        // Feature maps stay in the shards' folders; an earlier run's here would contradict these outputs.
+        try ExtractionOutput.installMaps(from: nil, in: output)
         report(skipped: set.record.skipped)
     }
 }

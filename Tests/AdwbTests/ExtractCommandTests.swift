@@ -128,11 +128,51 @@ private func manifestReplacing(row: Int, with path: String, to url: URL) throws 
     let manifest = try Manifest(contentsOf: ExtractCLI.manifest)
     let expected = manifest.rows.map { "\($0.participantID)_\($0.sessionID)_features.nii.gz" }.sorted()
     let found = try FileManager.default.contentsOfDirectory(atPath: maps.path).sorted()
-    #expect(found == expected)
-    for name in found {
+    #expect(found == (expected + ["index.tsv"]).sorted())
+    for name in expected {
         let header = try VolumeReader.readHeader(maps.appendingPathComponent(name))
-        #expect(header.volumeCount >= 1, "\(name)")
+        #expect(header.dims.count == 4 && header.volumeCount >= 1, "\(name): dims \(header.dims)")
     }
+    let index = try String(contentsOf: maps.appendingPathComponent("index.tsv"), encoding: .utf8)
+    let lines = index.split(separator: "\n").map(String.init)
+    #expect(lines.first == "participant_id\tsession_id\tfile")
+    #expect(lines.dropFirst().map { $0.split(separator: "\t").last.map(String.init) ?? "" }.sorted() == expected)
+    // No staging folder is left behind.
+    #expect(try FileManager.default.contentsOfDirectory(atPath: out.path).allSatisfy { !$0.hasPrefix(".maps") })
+
+    // Replacing the run without maps removes the old maps, which would contradict it.
+    let again = try extract(["--manifest", ExtractCLI.manifest.path, "--out", out.path, "--grid", "2", "--overwrite"], scratch: scratch)
+    #expect(again.status == 0, "\(again.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: maps.path))
+}
+
+@Test func aFailedRunLeavesNoFeatureMaps() throws {
+    let scratch = try ScratchFolder("extract-maps-failed")
+    defer { scratch.remove() }
+    // A truncated scan in the last row: the first rows' maps are written, then the run stops.
+    let manifest = scratch.url("manifest.tsv")
+    let truncated = scratch.url("truncated.nii.gz")
+    let rows = try Manifest(contentsOf: ExtractCLI.manifest).rows
+    let source = try Data(contentsOf: try Manifest(contentsOf: ExtractCLI.manifest).url(for: rows[0].path))
+    try source.prefix(source.count / 2).write(to: truncated)
+    try manifestReplacing(row: rows.count - 1, with: truncated.path, to: manifest)
+    let out = scratch.url("out")
+    let failed = try extract(["--manifest", manifest.path, "--out", out.path, "--grid", "1", "--feature-maps", "--workers", "1"], scratch: scratch)
+    #expect(failed.status != 0)
+    let left = (try? FileManager.default.contentsOfDirectory(atPath: out.path)) ?? []
+    #expect(left.isEmpty, "left behind: \(left)")
+}
+
+@Test func anExplicitShardOfOneIsAShard() throws {
+    let scratch = try ScratchFolder("extract-shard-one")
+    defer { scratch.remove() }
+    let out = scratch.url("one")
+    let result = try extract(["--manifest", ExtractCLI.manifest.path, "--out", out.path, "--grid", "1", "--shard", "1/1"], scratch: scratch)
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("shard.json").path))
+    #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("features.npy").path))
+    let merged = try adwb(["extract", "merge", out.path, "--out", scratch.url("merged").path], scratch: scratch)
+    #expect(merged.status == 0, "\(merged.stderr)")
 }
 
 @Test func extractNamesABadScanOrSkipsIt() throws {

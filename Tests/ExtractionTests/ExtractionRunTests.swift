@@ -480,10 +480,16 @@ func reportIsSelfContainedAndConsistent(_ model: ExtractionTest.Model) throws {
         var classes: [String: Int]
         var unlabelled: Int
         var skipped: [SkippedScan]
+
+        enum CodingKeys: String, CodingKey {
+            case scans, features, grid, pooling, skipped
+            case classes = "participants_per_class", unlabelled = "unlabelled_scans"
+        }
     }
     let headline = try JSONDecoder().decode(Headline.self, from: summaryData)
     #expect(headline.scans == n && headline.features == f)
     #expect(headline.grid == [3, 3, 3] && headline.pooling == "max")
+    // One session per participant in this cohort: participants per class equal rows per class.
     #expect(headline.classes["AD"] == adRows.count && headline.classes["CN"] == cnRows.count)
     #expect(headline.unlabelled == labels.filter { $0 == nil }.count)
     #expect(headline.skipped.isEmpty)

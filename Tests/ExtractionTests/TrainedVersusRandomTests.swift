@@ -36,7 +36,8 @@ import Testing
         let trained = try PretrainedRun.load(output)
         func separation(_ run: PretrainedRun) throws -> Double {
             let set = try Extraction.run(run, manifest: manifest, options: ExtractionOptions())
-            let statistics = FeatureStatistics(values: set.values, labels: set.record.rows.map(\.diagnosis))
+            let statistics = FeatureStatistics(values: set.values, labels: set.record.rows.map(\.diagnosis),
+                                               participants: set.record.rows.map(\.participantID))
             let contrast = try #require(statistics.primary)
             #expect(contrast.contrast == Contrast(positive: .ad, negative: .cn))
             return statistics.meanTopSeparation(contrast, top: 10)
