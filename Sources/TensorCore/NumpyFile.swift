@@ -85,7 +85,7 @@ public enum NumpyFile {
         }
         let dataStart = start + length
         guard count <= (bytes.count - dataStart) / 4, bytes.count - dataStart == count * 4 else {
-            throw fail("\(bytes.count - dataStart) data bytes for shape \(shape) (expected \(count * 4))")
+            throw fail("\(bytes.count - dataStart) data bytes for shape \(shape) (\(count) float32 values)")
         }
         var values = [Float](repeating: 0, count: count)
         for i in 0..<count {
