@@ -9,6 +9,7 @@ struct ExtractCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "extract",
         abstract: "Turn every scan of a manifest into a feature vector with a pretrained encoder, and report on the features.",
+        discussion: "`adwb extract --model RUN --manifest M.tsv --out DIR` runs the default subcommand; see `adwb extract run --help` for its options.",
         subcommands: [ExtractRunCommand.self, ExtractMergeCommand.self],
         defaultSubcommand: ExtractRunCommand.self
     )
