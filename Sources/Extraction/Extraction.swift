@@ -109,8 +109,8 @@ public enum Extraction {
     /// - Parameters:
     ///   - skipBad: leave out scans that cannot be used (listed in the record) instead of
     ///     stopping at the first.
-    ///   - featureMaps: a folder to write each scan's feature map into (4-D NIfTI,
-    ///     `<participant>_<session>_features.nii.gz`), or nil.
+    ///   - featureMaps: a folder to write each scan's feature map into (4-D NIfTI named by
+    ///     `featureMapNames`, listed in `index.tsv`), or nil.
     ///   - progress: `(done, total)` as scans finish (from any thread).
     /// - Throws: `ExtractionError.badScans` listing unusable scans (without `skipBad`), the
     ///   manifest's and model's errors, `ExtractionError.invalidOption` for bad options.
@@ -189,9 +189,6 @@ public enum Extraction {
         for (position, skipped) in results.rejected { failures[queue[position]] = skipped }
         if !failures.isEmpty && !skipBad { throw ExtractionError.badScans(failures.keys.sorted().map { failures[$0]!.description }) }
 
-        if shard == .whole && results.scans.allSatisfy({ $0 == nil }) {
-            throw ExtractionError.noUsableScan(manifest: manifestURL.path, skipped: failures.keys.sorted().map { failures[$0]!.description })
-        }
         var rows: [ExtractedRow] = []
         var values: [Float] = []
         values.reserveCapacity(queue.count * extractor.featureCount)
@@ -209,6 +206,9 @@ public enum Extraction {
             item.line.map { shardLines.contains($0) || (!parsedLines.contains($0) && shard.index == 1) } ?? (shard.index == 1)
         }
         let skipped = ordered(malformedHere + failures.values)
+        if shard == .whole && rows.isEmpty {
+            throw ExtractionError.noUsableScan(manifest: manifestURL.path, skipped: skipped.map(\.description))
+        }
         if let featureMaps {
             let index = (["participant_id\tsession_id\tfile"] + rows.map { "\($0.participantID)\t\($0.sessionID)\t\(mapNames[$0.index])" })
                 .joined(separator: "\n") + "\n"
