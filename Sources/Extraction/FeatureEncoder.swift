@@ -35,7 +35,6 @@ struct WindowGeometry: Sendable, Equatable {
 ///
 /// Layer objects keep per-call state, so every thread builds its own with `makeNetworks()`.
 public struct FeatureEncoder: Sendable {
-    public let kind: ModelKind
     /// Channels of the feature map.
     public let mapChannels: Int
     /// Channels per region after the per-region network (`mapChannels` without one).
@@ -57,7 +56,6 @@ public struct FeatureEncoder: Sendable {
     /// The feature-map network of `model`, built as `config` describes.
     public init(config: PretrainConfig, model: any AutoencoderModel, options: ExtractionOptions) throws {
         try options.validate()
-        kind = config.model
         let state = Dictionary(Checkpoint.stateEntries(of: model.module), uniquingKeysWith: { first, _ in first })
         func tensor(_ name: String) throws -> Tensor {
             guard case let .float32(t) = state[name] else { throw ExtractionError.unsupportedModel("the model has no tensor '\(name)'") }
