@@ -112,20 +112,23 @@ public enum Extraction {
     ///   - featureMaps: a folder to write each scan's feature map into (4-D NIfTI named by
     ///     `featureMapNames`, listed in `index.tsv`), or nil.
     ///   - progress: `(done, total)` as scans finish (from any thread).
+    ///   - shouldStop: polled before each scan; `true` ends the run with `.interrupted`.
     /// - Throws: `ExtractionError.badScans` listing unusable scans (without `skipBad`), the
     ///   manifest's and model's errors, `ExtractionError.invalidOption` for bad options.
     public static func run(model: URL, manifest manifestURL: URL, options: ExtractionOptions, resources: ExtractionResources = ExtractionResources(),
                            shard: Shard = .whole, skipBad: Bool = false, featureMaps: URL? = nil,
-                           progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> FeatureSet {
+                           progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in },
+                           shouldStop: @escaping @Sendable () -> Bool = { false }) throws -> FeatureSet {
         let run = try PretrainedRun.load(model)
         return try self.run(run, manifest: manifestURL, options: options, resources: resources, shard: shard, skipBad: skipBad,
-                            featureMaps: featureMaps, progress: progress)
+                            featureMaps: featureMaps, progress: progress, shouldStop: shouldStop)
     }
 
     /// `run(model:…)` with a run already loaded (or an untrained copy of one).
     public static func run(_ run: PretrainedRun, manifest manifestURL: URL, options: ExtractionOptions,
                            resources: ExtractionResources = ExtractionResources(), shard: Shard = .whole, skipBad: Bool = false,
-                           featureMaps: URL? = nil, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> FeatureSet {
+                           featureMaps: URL? = nil, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in },
+                           shouldStop: @escaping @Sendable () -> Bool = { false }) throws -> FeatureSet {
         try shard.validate()
         let extractor = try FeatureExtractor(run: run, options: options, resources: resources)
         let (manifest, manifestSha, malformed) = try Pretraining.readManifest(manifestURL, expectedSha: nil, skipBad: skipBad)
@@ -153,8 +156,8 @@ public enum Extraction {
                 }
             }
         }
-        if geometryFailures > 0 && geometryFailures == selected.count, let first = selected.first, let failure = failures[first] {
-            // Not a bad scan but options that fit none of them.
+        if shard == .whole, geometryFailures > 0 && geometryFailures == selected.count, let first = selected.first, let failure = failures[first] {
+            // Not a bad scan but options that fit none of them (a shard cannot tell: others may fit).
             throw ExtractionError.invalidOption("the encoder and grid fit none of the scans: \(failure.reason)")
         }
         if !failures.isEmpty && !skipBad { throw ExtractionError.badScans(failures.keys.sorted().map { failures[$0]!.description }) }
@@ -164,7 +167,7 @@ public enum Extraction {
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             let networks: (map: Sequential, perRegion: Sequential?)
             do { networks = try extractor.encoder.makeNetworks() } catch { results.fail(error); return }
-            while let position = results.next() {
+            while !shouldStop(), let position = results.next() {
                 let index = queue[position]
                 let source = sources[index]
                 do {
@@ -186,6 +189,7 @@ public enum Extraction {
             }
         }
         if let error = results.error { throw error }
+        if shouldStop() { throw ExtractionError.interrupted }
         for (position, skipped) in results.rejected { failures[queue[position]] = skipped }
         if !failures.isEmpty && !skipBad { throw ExtractionError.badScans(failures.keys.sorted().map { failures[$0]!.description }) }
 
@@ -212,7 +216,7 @@ public enum Extraction {
         if let featureMaps {
             let index = (["participant_id\tsession_id\tfile"] + rows.map { "\($0.participantID)\t\($0.sessionID)\t\(mapNames[$0.index])" })
                 .joined(separator: "\n") + "\n"
-            try AtomicFile.write(Data(index.utf8), to: featureMaps.appendingPathComponent("index.tsv"))
+            try AtomicFile.write(Data(index.utf8), to: featureMaps.appendingPathComponent(ExtractionOutput.mapsIndexFile))
         }
         let record = ExtractionRecord(
             adwbVersion: Pretraining.version, manifest: manifestURL.standardizedFileURL.path, manifestSha256: manifestSha,
@@ -276,13 +280,19 @@ public enum Extraction {
             let dots = cleaned.prefix { $0 == "." }.count
             return String(repeating: "-", count: dots) + String(cleaned.dropFirst(dots))
         }
-        let stems = rows.map { "\(clean($0.participantID))_\(clean($0.sessionID))" }
-        let counts = Dictionary(stems.map { ($0, 1) }, uniquingKeysWith: +)
-        return zip(rows, stems).enumerated().map { index, pair in
-            let (row, stem) = pair
-            let unique = counts[stem] == 1 ? stem : "\(stem)_line\(row.line ?? index)"
-            return unique + "_features.nii.gz"
+        var names = rows.map { "\(clean($0.participantID))_\(clean($0.sessionID))" }
+        // Rows sharing a name get their line, then (should that collide too) their position,
+        // until every name is unique; each round lengthens only colliding names, so it ends.
+        var round = 0
+        while true {
+            // Compared without case, for file systems that ignore it.
+            let counts = Dictionary(names.map { ($0.lowercased(), 1) }, uniquingKeysWith: +)
+            let colliding = names.indices.filter { counts[names[$0].lowercased()]! > 1 }
+            if colliding.isEmpty { break }
+            for index in colliding { names[index] += round == 0 ? "_line\(rows[index].line ?? index)" : "_\(index)" }
+            round += 1
         }
+        return names.map { $0 + "_features.nii.gz" }
     }
 }
 

@@ -73,6 +73,8 @@ public enum ExtractionError: Error, Equatable, CustomStringConvertible {
     /// A scan the encoder cannot use: too small for its field of view or the grid, or giving
     /// non-finite features.
     case unusableScan(path: String, line: Int?, reason: String)
+    /// Stopped on request (a signal) before every scan was extracted; nothing was written.
+    case interrupted
     /// Every scan was left out (each listed).
     case noUsableScan(manifest: String, skipped: [String])
     /// Shard outputs that do not belong together or are incomplete.
@@ -89,6 +91,7 @@ public enum ExtractionError: Error, Equatable, CustomStringConvertible {
         case let .unusableScan(path, line, reason): return "\(line.map { "manifest line \($0): " } ?? "")\(path): \(reason)"
         case let .noUsableScan(manifest, skipped):
             return "no usable scan in \(manifest): all \(skipped.count) were left out:\n" + skipped.map { "  " + $0 }.joined(separator: "\n")
+        case .interrupted: return "stopped before every scan was extracted; nothing was written"
         case let .shards(message): return message
         case let .io(message): return message
         }

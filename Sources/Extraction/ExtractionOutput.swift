@@ -22,10 +22,13 @@ public enum ExtractionOutput {
     /// Creates `directory`, refusing one that holds an extraction already unless `overwrite`
     /// (whose files are then replaced as the new ones are written).
     public static func prepare(_ directory: URL, overwrite: Bool) throws {
-        let existing = ownFiles.filter { FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
+        // A run killed before it finished leaves its staging folder of maps.
+        let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasPrefix(stagingPrefix) }.sorted()
+        let existing = ownFiles.filter { FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) } + leftovers
         if !existing.isEmpty && !overwrite {
             throw ExtractionError.io("\(directory.path) already holds extraction outputs (\(existing.joined(separator: ", "))): replace them with --overwrite or choose another --out")
         }
+        for leftover in leftovers { try FileManager.default.removeItem(at: directory.appendingPathComponent(leftover)) }
         do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
             throw ExtractionError.io("cannot create \(directory.path): \((error as NSError).localizedDescription)")
         }
@@ -41,25 +44,41 @@ public enum ExtractionOutput {
 
     /// Moves the feature maps of a finished run from `staging` to `directory/maps`, replacing
     /// an earlier run's; without `staging` an earlier run's maps are removed (they would
-    /// contradict the new outputs).
+    /// contradict the new outputs). Only a folder holding our `index.tsv` counts as maps.
     public static func installMaps(from staging: URL?, in directory: URL) throws {
         let maps = directory.appendingPathComponent(mapsFolder)
-        if FileManager.default.fileExists(atPath: maps.path) { try FileManager.default.removeItem(at: maps) }
-        if let staging { try FileManager.default.moveItem(at: staging, to: maps) }
+        if FileManager.default.fileExists(atPath: maps.appendingPathComponent(mapsIndexFile).path) {
+            try FileManager.default.removeItem(at: maps)
+        }
+        if let staging {
+            guard !FileManager.default.fileExists(atPath: maps.path) else {
+                throw ExtractionError.io("\(maps.path) exists and is not an adwb feature-map folder: the maps stay in \(staging.path)")
+            }
+            try FileManager.default.moveItem(at: staging, to: maps)
+        }
     }
 
-    /// Where a run writes its feature maps until it has finished (removed if it fails).
-    public static func stagingMaps(in directory: URL) -> URL {
-        directory.appendingPathComponent(".\(mapsFolder).partial-\(getpid())")
+    /// A fresh folder for a run's feature maps until it has finished (removed if it fails).
+    public static func stagingMaps(in directory: URL) throws -> URL {
+        let staging = directory.appendingPathComponent("\(stagingPrefix)\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: false)
+        return staging
     }
 
+    static let stagingPrefix = ".maps.partial-"
+    public static let mapsIndexFile = "index.tsv"
     public static let mapsFolder = "maps"
 
     /// Writes the feature exports and the report for `set` (extracted with `run`).
     /// - Returns: the files written, exports first.
     public static func write(_ set: FeatureSet, run: PretrainedRun, to directory: URL) throws -> [URL] {
-        var urls = try FeatureExport.write(set, to: directory)
-        urls += try FeatureReport(set: set, run: run).write(to: directory)
+        // Everything is computed before the first file is written, so an error leaves none.
+        let files = try FeatureExport.files(set) + FeatureReport(set: set, run: run).files()
+        let urls = try files.map { name, bytes in
+            let url = directory.appendingPathComponent(name)
+            try AtomicFile.write(bytes, to: url)
+            return url
+        }
         // Shard files left by an earlier run in this folder would contradict the new outputs.
         removeFiles([ShardFolder.recordFile, ShardFolder.arrayFile], in: directory)
         return urls

@@ -36,13 +36,9 @@ public enum FeatureExport {
     /// The diagnosis as written in the TSV (`n/a` when unlabelled, as BIDS writes a missing value).
     static func label(_ diagnosis: Diagnosis?) -> String { diagnosis?.rawValue ?? "n/a" }
 
-    /// Writes the three files (each atomically) into `directory`; returns their URLs.
-    @discardableResult
-    public static func write(_ set: FeatureSet, to directory: URL) throws -> [URL] {
+    /// The three files' names and bytes.
+    public static func files(_ set: FeatureSet) throws -> [(name: String, bytes: Data)] {
         let names = featureNames(set.record)
-        let urls = [arrayFile, tableFile, safetensorsFile].map { directory.appendingPathComponent($0) }
-        try NumpyFile.write(set.values, to: urls[0])
-        try AtomicFile.write(Data(table(set, names: names).utf8), to: urls[1])
         let rows = set.record.rows
         let metadata = [
             "participant_id": try json(rows.map(\.participantID)),
@@ -51,8 +47,8 @@ public enum FeatureExport {
             "feature_names": try json(names),
             "format": "pt",
         ]
-        try SafeTensors.write([("features", .float32(set.values))], metadata: metadata, to: urls[2])
-        return urls
+        return [(arrayFile, NumpyFile.encode(set.values)), (tableFile, Data(table(set, names: names).utf8)),
+                (safetensorsFile, try SafeTensors.encode([("features", .float32(set.values))], metadata: metadata))]
     }
 
     static func table(_ set: FeatureSet, names: [String]) -> String {
@@ -99,11 +95,7 @@ public enum ShardFolder {
         } catch {
             throw ExtractionError.shards("\(directory.path) is not an extraction shard (\(recordFile): \(error))")
         }
-        do {
-            try record.shard.validate()
-            try record.options.validate()
-            guard (1...1_000_000).contains(record.featureChannels) else { throw ExtractionError.invalidOption("\(record.featureChannels) feature channels") }
-        } catch {
+        do { try check(record) } catch {
             throw ExtractionError.shards("\(directory.path): \(recordFile) is not a shard adwb wrote (\(error))")
         }
         let values = try NumpyFile.read(from: directory.appendingPathComponent(arrayFile))
@@ -111,6 +103,26 @@ public enum ShardFolder {
             throw ExtractionError.shards("\(directory.path): \(arrayFile) has shape \(values.shape), its record lists \(record.rows.count) rows of \(record.featureCount) features")
         }
         return FeatureSet(record: record, values: values)
+    }
+
+    /// Checks what a record says before anything relies on it: a possible shard, valid
+    /// options, rows inside the shard's range in manifest order, each with a 3-D grid and a
+    /// finite 4×4 affine.
+    static func check(_ record: ExtractionRecord) throws(ExtractionError) {
+        try record.shard.validate()
+        try record.options.validate()
+        guard (1...1_000_000).contains(record.featureChannels) else { throw .invalidOption("\(record.featureChannels) feature channels") }
+        guard (0...1_000_000_000).contains(record.manifestRows) else { throw .invalidOption("\(record.manifestRows) manifest rows") }
+        let range = record.shard.rows(of: record.manifestRows)
+        var previous = -1
+        for row in record.rows {
+            guard range.contains(row.index), row.index > previous else {
+                throw .invalidOption("row \(row.index) is outside shard \(record.shard)'s rows \(range) or out of order")
+            }
+            guard row.shape.count == 3, row.shape.allSatisfy({ (1...32767).contains($0) }) else { throw .invalidOption("row \(row.index): grid \(row.shape)") }
+            guard row.affine.count == 16, row.affine.allSatisfy(\.isFinite) else { throw .invalidOption("row \(row.index): affine \(row.affine)") }
+            previous = row.index
+        }
     }
 
     /// Joins the shards of one extraction into the set a single run would have produced.
@@ -121,7 +133,7 @@ public enum ShardFolder {
         let reference = first.record
         for shard in shards {
             let r = shard.record
-            do { try r.shard.validate() } catch { throw ExtractionError.shards("cannot merge an impossible shard: \(error)") }
+            do { try check(r) } catch { throw ExtractionError.shards("cannot merge shard \(r.shard): \(error)") }
             var differences: [String] = []
             if r.manifestSha256 != reference.manifestSha256 { differences.append("manifest") }
             if r.modelSha256 != reference.modelSha256 || r.untrainedSeed != reference.untrainedSeed { differences.append("model weights") }

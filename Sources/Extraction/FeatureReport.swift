@@ -68,16 +68,12 @@ public struct FeatureReport {
         }
     }
 
-    /// Writes the three files into `directory`; returns their URLs.
-    public func write(to directory: URL) throws -> [URL] {
-        let urls = [ExtractionOutput.statisticsFile, ExtractionOutput.summaryFile, ExtractionOutput.reportFile].map {
-            directory.appendingPathComponent($0)
-        }
-        try AtomicFile.write(Data(statisticsTable().utf8), to: urls[0])
+    /// The three files' names and bytes.
+    public func files() throws -> [(name: String, bytes: Data)] {
         let projection = try? pca()
-        try AtomicFile.write(try summaryJSON(projection: projection), to: urls[1])
-        try AtomicFile.write(Data(html(projection: projection).utf8), to: urls[2])
-        return urls
+        return [(ExtractionOutput.statisticsFile, Data(statisticsTable().utf8)),
+                (ExtractionOutput.summaryFile, try summaryJSON(projection: projection)),
+                (ExtractionOutput.reportFile, Data(html(projection: projection).utf8))]
     }
 
     // MARK: feature_stats.tsv
@@ -190,6 +186,7 @@ public struct FeatureReport {
         var modelKind: ModelKind
         var model: String
         var modelSha256: String
+        var modelConfigSha256: String
         var untrainedSeed: UInt64?
         var manifest: String
         var manifestSha256: String
@@ -207,7 +204,8 @@ public struct FeatureReport {
             case scans, features, grid, pooling, encoder, model, manifest, contrasts, skipped
             case classes = "participants_per_class", unlabelled = "unlabelled_scans"
             case adwbVersion = "adwb_version", featureChannels = "feature_channels", modelKind = "model_kind"
-            case modelSha256 = "model_sha256", untrainedSeed = "untrained_seed", manifestSha256 = "manifest_sha256"
+            case modelSha256 = "model_sha256", modelConfigSha256 = "model_config_sha256", untrainedSeed = "untrained_seed"
+            case manifestSha256 = "manifest_sha256"
             case commonGrid = "common_grid", referenceScan = "reference_scan", primaryContrast = "primary_contrast"
             case topFeatures = "top_features", pcaExplainedVariance = "pca_explained_variance_ratio"
         }
@@ -242,7 +240,7 @@ public struct FeatureReport {
         let summary = Summary(
             adwbVersion: record.adwbVersion, scans: record.rows.count, features: record.featureCount, featureChannels: record.featureChannels,
             grid: record.options.grid, pooling: record.options.pooling, encoder: record.encoder, modelKind: record.modelKind,
-            model: record.model, modelSha256: record.modelSha256, untrainedSeed: record.untrainedSeed, manifest: record.manifest,
+            model: record.model, modelSha256: record.modelSha256, modelConfigSha256: record.modelConfigSha256, untrainedSeed: record.untrainedSeed, manifest: record.manifest,
             manifestSha256: record.manifestSha256, classes: classes, unlabelled: record.rows.filter { $0.diagnosis == nil }.count,
             commonGrid: commonGrid, referenceScan: record.rows.first.map { "\($0.participantID)/\($0.sessionID)" },
             contrasts: headlines, primaryContrast: statistics.primary?.contrast.description,

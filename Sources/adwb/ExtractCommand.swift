@@ -48,8 +48,8 @@ struct ExtractRunCommand: ParsableCommand {
     @Option(name: .customLong("sae-levels"), help: "Stacked autoencoders: encoder levels to use (default: all).")
     var saeLevels: Int?
 
-    @Option(name: .customLong("sae-deep-layers"), help: "Stacked autoencoders: apply levels after the first at every position (grid) or to each region's pooled codes (pooled).")
-    var saeDeepLayers: DeepSAELayers = .grid
+    @Option(name: .customLong("sae-deep-layers"), help: "Stacked autoencoders: apply levels after the first at every position (grid, the default) or to each region's pooled codes (pooled).")
+    var saeDeepLayers: DeepSAELayers?
 
     @Flag(name: .customLong("feature-maps"), help: "Also write each scan's feature map before pooling (4-D NIfTI, one frame per channel) to OUT/maps/.")
     var featureMaps = false
@@ -86,7 +86,7 @@ struct ExtractRunCommand: ParsableCommand {
         let cells = try integers(grid, option: "--grid")
         options.grid = cells.count == 1 ? Array(repeating: cells[0], count: 3) : cells
         options.saeLevels = saeLevels
-        options.saeDeepLayers = saeDeepLayers
+        if let saeDeepLayers { options.saeDeepLayers = saeDeepLayers }
         try options.validate()
         // An explicit --shard (even 1/1) writes a shard folder for `merge`.
         let selected = try shard.map { try Shard(parsing: $0) } ?? .whole
@@ -97,15 +97,25 @@ struct ExtractRunCommand: ParsableCommand {
         let output = URL(fileURLWithPath: out)
         try ExtractionOutput.prepare(output, overwrite: overwrite)
         var run = try PretrainedRun.load(URL(fileURLWithPath: model))
+        if run.config.model == .cae && (saeLevels != nil || saeDeepLayers != nil) {
+            throw ValidationError("--sae-levels and --sae-deep-layers apply to stacked autoencoders; \(model) is a convolutional autoencoder")
+        }
         if let untrainedSeed { run = try run.untrained(seed: untrainedSeed) }
         let progress = SharedProgress(label: shard == nil ? "extracting" : "extracting shard \(selected)")
         let started = Date()
-        // Maps go to a staging folder until the run has succeeded, so a failed run leaves none.
-        let staging = featureMaps ? ExtractionOutput.stagingMaps(in: output) : nil
+        // Maps go to a staging folder until the run has succeeded, so a failed or interrupted
+        // run leaves none (SIGINT/SIGTERM stop it after the scans in hand).
+        let staging = featureMaps ? try ExtractionOutput.stagingMaps(in: output) : nil
         defer { if let staging { try? FileManager.default.removeItem(at: staging) } }
-        let set = try Extraction.run(run, manifest: URL(fileURLWithPath: manifest), options: options, resources: resources,
-                                     shard: selected, skipBad: skipBad, featureMaps: staging) { done, total in
-            progress.update(done, total)
+        let interrupt = InterruptFlag(notice: "extract: stopping after the scans in hand (nothing will be written)...")
+        let set: FeatureSet
+        do {
+            set = try Extraction.run(run, manifest: URL(fileURLWithPath: manifest), options: options, resources: resources,
+                                     shard: selected, skipBad: skipBad, featureMaps: staging,
+                                     progress: { done, total in progress.update(done, total) }, shouldStop: { interrupt.isSet })
+        } catch ExtractionError.interrupted {
+            extractLog(ExtractionError.interrupted.description)
+            throw ExitCode(128 + (interrupt.signalNumber ?? SIGINT))
         }
         extractLog(String(format: "%d scans, %d features each (%@), %.1f s", set.record.rows.count, set.record.featureCount,
                           set.record.encoder, Date().timeIntervalSince(started)))
@@ -143,6 +153,10 @@ struct ExtractMergeCommand: ParsableCommand {
         compute.apply()
         guard !shards.isEmpty else { throw ValidationError("give the shards' folders") }
         let output = URL(fileURLWithPath: out)
+        let outputPath = output.resolvingSymlinksInPath().standardizedFileURL.path
+        if shards.contains(where: { URL(fileURLWithPath: $0).resolvingSymlinksInPath().standardizedFileURL.path == outputPath }) {
+            throw ValidationError("--out must not be one of the shards' folders (their files and maps would be replaced)")
+        }
         try ExtractionOutput.prepare(output, overwrite: overwrite)
         let set = try ShardFolder.merge(try shards.map { try ShardFolder.read(URL(fileURLWithPath: $0)) })
         var run = try PretrainedRun.load(URL(fileURLWithPath: set.record.model))

@@ -166,13 +166,15 @@ private func log(_ text: String) { FileHandle.standardError.write(Data(("pretrai
 
 private func short(_ value: Double) -> String { String(format: "%.5g", value) }
 
-/// Set by SIGINT or SIGTERM: the trainer checkpoints and stops at the next minibatch.
+/// Set by SIGINT or SIGTERM: the trainer checkpoints and stops at the next minibatch; an
+/// extraction stops after the scans in hand and cleans up.
 final class InterruptFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var received: Int32?
     private var sources: [DispatchSourceSignal] = []
 
-    init() {
+    /// `notice` is printed (on stderr) when a signal arrives.
+    init(notice: String = "pretrain: stopping after this minibatch (checkpointing)...") {
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
@@ -181,7 +183,7 @@ final class InterruptFlag: @unchecked Sendable {
                 self.lock.lock()
                 self.received = signalNumber
                 self.lock.unlock()
-                FileHandle.standardError.write(Data("\npretrain: stopping after this minibatch (checkpointing)...\n".utf8))
+                FileHandle.standardError.write(Data("\n\(notice)\n".utf8))
             }
             source.resume()
             sources.append(source)

@@ -163,6 +163,26 @@ private func manifestReplacing(row: Int, with path: String, to url: URL) throws 
     #expect(left.isEmpty, "left behind: \(left)")
 }
 
+@Test func mergeRefusesToWriteIntoAShardAndLeftoverStagingNeedsOverwrite() throws {
+    let scratch = try ScratchFolder("extract-merge-into-shard")
+    defer { scratch.remove() }
+    let shard = scratch.url("one")
+    let made = try extract(["--manifest", ExtractCLI.manifest.path, "--out", shard.path, "--grid", "1", "--shard", "1/1"], scratch: scratch)
+    #expect(made.status == 0, "\(made.stderr)")
+    let merged = try adwb(["extract", "merge", shard.path, "--out", shard.path, "--overwrite"], scratch: scratch)
+    #expect(merged.status != 0 && merged.stderr.contains("must not be one of the shards"), "\(merged.stderr)")
+    #expect(FileManager.default.fileExists(atPath: shard.appendingPathComponent("shard.json").path))
+
+    // A killed run's staging folder counts as an output: refused, then removed by --overwrite.
+    let out = scratch.url("out")
+    try FileManager.default.createDirectory(at: out.appendingPathComponent(".maps.partial-1234"), withIntermediateDirectories: true)
+    let refused = try extract(["--manifest", ExtractCLI.manifest.path, "--out", out.path, "--grid", "1"], scratch: scratch)
+    #expect(refused.status != 0 && refused.stderr.contains(".maps.partial-1234"), "\(refused.stderr)")
+    let replaced = try extract(["--manifest", ExtractCLI.manifest.path, "--out", out.path, "--grid", "1", "--overwrite"], scratch: scratch)
+    #expect(replaced.status == 0, "\(replaced.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent(".maps.partial-1234").path))
+}
+
 @Test func anExplicitShardOfOneIsAShard() throws {
     let scratch = try ScratchFolder("extract-shard-one")
     defer { scratch.remove() }

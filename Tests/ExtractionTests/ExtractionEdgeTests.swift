@@ -3,6 +3,7 @@ import Extraction
 import Foundation
 import TensorCore
 import Testing
+import VolumeIO
 
 /// Options and files that must be refused with a clear error, never a trap or a silent mix.
 @Suite struct ExtractionEdgeTests {
@@ -14,6 +15,36 @@ import Testing
             guard case let ExtractionError.invalidOption(message) = error else { return false }
             return message.contains("none of the scans") && message.contains("12x1x1")
         }
+    }
+
+    @Test func aShardWhoseScansTheGridFitsNoneOfIsAnEmptyShard() throws {
+        // A manifest whose last row is a scan too small for the CAE's map and a 3³ grid: the
+        // shard holding only that row must merge like a whole run that skips it.
+        let folder = temporaryFolder("misfit-shard")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let small = folder.appendingPathComponent("small.nii.gz")
+        try VolumeWriter.write(try Volume(data: Tensor(repeating: 1, shape: [8, 8, 8]), affine: .identity), to: small)
+        var (header, rows) = try ExtractionTest.absoluteManifest()
+        var extra = rows[0]
+        extra[header.firstIndex(of: "participant_id")!] = "sub-small"
+        extra[header.firstIndex(of: "path")!] = small.path
+        if let mask = header.firstIndex(of: "mask_path") { extra[mask] = "" }
+        if let label = header.firstIndex(of: "label_path") { extra[label] = "" }
+        rows.append(extra)
+        let manifest = folder.appendingPathComponent("manifest.tsv")
+        try ([header] + rows).map { $0.joined(separator: "\t") }.joined(separator: "\n").appending("\n").write(to: manifest, atomically: true, encoding: .utf8)
+
+        let whole = try ExtractionTest.extract(.cae, manifest: manifest, skipBad: true)
+        #expect(whole.record.skipped.count == 1)
+        let count = rows.count
+        let last = Shard(index: count, count: count)
+        let lastShard = try ExtractionTest.extract(.cae, shard: last, manifest: manifest, skipBad: true)
+        #expect(lastShard.record.rows.isEmpty && lastShard.record.skipped.count == 1)
+        var shards = [lastShard]
+        for index in 1..<count { shards.append(try ExtractionTest.extract(.cae, shard: Shard(index: index, count: count), manifest: manifest, skipBad: true)) }
+        let merged = try ShardFolder.merge(shards)
+        #expect(merged == whole)
     }
 
     @Test func stackedAutoencoderOptionsAreRefusedForAConvolutionalOne() throws {
@@ -61,6 +92,14 @@ import Testing
         #expect(hugeGrid != original)
         try hugeGrid.write(to: recordURL, atomically: true, encoding: .utf8)
         #expect(throws: ExtractionError.self) { _ = try ShardFolder.read(folder) }
+
+        // A row outside the shard's range, and one with a broken grid.
+        for (from, to) in [("\"index\" : 0", "\"index\" : -1"), ("\"shape\" : [\n        40,", "\"shape\" : [\n")] {
+            let edited = original.replacingOccurrences(of: from, with: to)
+            #expect(edited != original, "\(from)")
+            try edited.write(to: recordURL, atomically: true, encoding: .utf8)
+            #expect(throws: ExtractionError.self) { _ = try ShardFolder.read(folder) }
+        }
 
         // A shard count of 0.
         let zeroCount = original.replacingOccurrences(of: "\"count\" : 2", with: "\"count\" : 0")
