@@ -19,8 +19,9 @@ public enum ExtractionOutput {
     /// Every file (and the maps folder) an extraction or a shard may write into its folder.
     static var ownFiles: [String] { wholeRunFiles + [ShardFolder.recordFile, ShardFolder.arrayFile, mapsFolder] }
 
-    /// Creates `directory`, refusing one that holds an extraction already unless `overwrite`
-    /// (whose files are then replaced as the new ones are written).
+    /// Creates `directory`, refusing one that holds an extraction (or a killed run's staging
+    /// folder) unless `overwrite`: then staging leftovers are removed at once and the other
+    /// files are replaced as the new ones are written.
     public static func prepare(_ directory: URL, overwrite: Bool) throws {
         // A run killed before it finished leaves its staging folder of maps.
         let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasPrefix(stagingPrefix) }.sorted()
