@@ -113,22 +113,24 @@ public enum Extraction {
     ///     `featureMapNames`, listed in `index.tsv`), or nil.
     ///   - progress: `(done, total)` as scans finish (from any thread).
     ///   - shouldStop: polled before each scan; `true` ends the run with `.interrupted`.
+    ///   - warn: told once when a scan's thinnest slab needs more memory than
+    ///     `resources.tileMegabytes` (it is used anyway).
     /// - Throws: `ExtractionError.badScans` listing unusable scans (without `skipBad`), the
     ///   manifest's and model's errors, `ExtractionError.invalidOption` for bad options.
     public static func run(model: URL, manifest manifestURL: URL, options: ExtractionOptions, resources: ExtractionResources = ExtractionResources(),
                            shard: Shard = .whole, skipBad: Bool = false, featureMaps: URL? = nil,
                            progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in },
-                           shouldStop: @escaping @Sendable () -> Bool = { false }) throws -> FeatureSet {
+                           shouldStop: @escaping @Sendable () -> Bool = { false }, warn: (String) -> Void = { _ in }) throws -> FeatureSet {
         let run = try PretrainedRun.load(model)
         return try self.run(run, manifest: manifestURL, options: options, resources: resources, shard: shard, skipBad: skipBad,
-                            featureMaps: featureMaps, progress: progress, shouldStop: shouldStop)
+                            featureMaps: featureMaps, progress: progress, shouldStop: shouldStop, warn: warn)
     }
 
     /// `run(model:…)` with a run already loaded (or an untrained copy of one).
     public static func run(_ run: PretrainedRun, manifest manifestURL: URL, options: ExtractionOptions,
                            resources: ExtractionResources = ExtractionResources(), shard: Shard = .whole, skipBad: Bool = false,
                            featureMaps: URL? = nil, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in },
-                           shouldStop: @escaping @Sendable () -> Bool = { false }) throws -> FeatureSet {
+                           shouldStop: @escaping @Sendable () -> Bool = { false }, warn: (String) -> Void = { _ in }) throws -> FeatureSet {
         try shard.validate()
         let extractor = try FeatureExtractor(run: run, options: options, resources: resources)
         let (manifest, manifestSha, malformed) = try Pretraining.readManifest(manifestURL, expectedSha: nil, skipBad: skipBad)
@@ -144,6 +146,7 @@ public enum Extraction {
         // encoder or grid cannot cover) are all found before any work; problems inside the
         // data stop the run at the first one.
         var failures = [Int: SkippedScan]()
+        var shapes = [Int: Triple]()
         var geometryFailures = 0
         for index in selected {
             let source = sources[index]
@@ -153,6 +156,8 @@ public enum Extraction {
                 if let reason = extractor.geometryProblem(shape) {
                     failures[index] = SkippedScan(line: source.line, path: source.image.path, reason: reason)
                     geometryFailures += 1
+                } else {
+                    shapes[index] = shape
                 }
             }
         }
@@ -162,6 +167,12 @@ public enum Extraction {
         }
         if !failures.isEmpty && !skipBad { throw ExtractionError.badScans(failures.keys.sorted().map { failures[$0]!.description }) }
         let queue = selected.filter { failures[$0] == nil }
+        if let largest = shapes.values.max(by: { $0.product < $1.product }) {
+            let needed = extractor.encoder.slabBytes(rows: 1, inputShape: largest)
+            if needed > resources.tileMegabytes * 1_000_000 {
+                warn("a slab of one feature-map row of a \(largest.d)x\(largest.h)x\(largest.w) scan needs about \((needed + 999_999) / 1_000_000) MB, more than the \(resources.tileMegabytes) MB tile budget: each worker uses that much")
+            }
+        }
         let results = ExtractionResults(count: queue.count)
         let workers = max(1, min(resources.workers, queue.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in

@@ -158,29 +158,33 @@ public struct FeatureEncoder: Sendable {
         start / windows.reduce(1) { $0 * $1.stride.d }
     }
 
-    /// Map rows per slab so that one slab's activations fit `bytes` (at least 1).
+    /// Estimated bytes of activations for a slab of `rows` map rows of a volume of
+    /// `inputShape` (an interior slab, with halos on both sides and its alignment).
+    public func slabBytes(rows: Int, inputShape: Triple) -> Int {
+        let map = mapShape(for: inputShape)
+        let interior = max(0, min(map.d - rows, map.d / 2))
+        let input = max(inputRows(forMapRows: 0..<rows, inputExtent: inputShape.d).count,
+                        inputRows(forMapRows: interior..<(interior + rows), inputExtent: inputShape.d).count)
+        // Each layer's input and output live at once; a convolution also pads a copy of its input.
+        var (shape, channels, peak) = (Triple(input, inputShape.h, inputShape.w), 1, 0)
+        for layer in layers {
+            let next = layer.window.map { w in Triple(w.outputExtent(shape.d, axis: 0), w.outputExtent(shape.h, axis: 1), w.outputExtent(shape.w, axis: 2)) } ?? shape
+            let copies = layer.window != nil ? 2 : 1
+            peak = max(peak, 4 * (copies * channels * shape.product + layer.channels * next.product))
+            (shape, channels) = (next, layer.channels)
+        }
+        return peak
+    }
+
+    /// Map rows per slab so that one slab's activations fit `bytes` (at least 1, whatever
+    /// that needs: see `slabBytes(rows: 1, …)`).
     func mapRowsPerSlab(inputShape: Triple, bytes: Int) -> Int {
         let map = mapShape(for: inputShape)
-        func cost(_ rows: Int) -> Int {
-            // An interior slab carries halos on both sides and its alignment: the widest.
-            let interior = max(0, min(map.d - rows, map.d / 2))
-            let input = max(inputRows(forMapRows: 0..<rows, inputExtent: inputShape.d).count,
-                            inputRows(forMapRows: interior..<(interior + rows), inputExtent: inputShape.d).count)
-            // Each layer's input and output live at once; a convolution also pads a copy of its input.
-            var (shape, channels, peak) = (Triple(input, inputShape.h, inputShape.w), 1, 0)
-            for layer in layers {
-                let next = layer.window.map { w in Triple(w.outputExtent(shape.d, axis: 0), w.outputExtent(shape.h, axis: 1), w.outputExtent(shape.w, axis: 2)) } ?? shape
-                let copies = layer.window != nil ? 2 : 1
-                peak = max(peak, 4 * (copies * channels * shape.product + layer.channels * next.product))
-                (shape, channels) = (next, layer.channels)
-            }
-            return peak
-        }
-        guard cost(map.d) > bytes else { return max(1, map.d) }
+        guard slabBytes(rows: map.d, inputShape: inputShape) > bytes else { return max(1, map.d) }
         var (low, high) = (1, map.d)
         while low < high {
             let middle = (low + high + 1) / 2
-            if cost(middle) <= bytes { low = middle } else { high = middle - 1 }
+            if slabBytes(rows: middle, inputShape: inputShape) <= bytes { low = middle } else { high = middle - 1 }
         }
         return low
     }

@@ -112,7 +112,8 @@ struct ExtractRunCommand: ParsableCommand {
         do {
             set = try Extraction.run(run, manifest: URL(fileURLWithPath: manifest), options: options, resources: resources,
                                      shard: selected, skipBad: skipBad, featureMaps: staging,
-                                     progress: { done, total in progress.update(done, total) }, shouldStop: { interrupt.isSet })
+                                     progress: { done, total in progress.update(done, total) }, shouldStop: { interrupt.isSet },
+                                     warn: { extractLog("warning: " + $0) })
         } catch ExtractionError.interrupted {
             extractLog(ExtractionError.interrupted.description)
             throw ExitCode(128 + (interrupt.signalNumber ?? SIGINT))

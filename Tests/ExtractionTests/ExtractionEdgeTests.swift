@@ -47,6 +47,20 @@ import VolumeIO
         #expect(merged == whole)
     }
 
+    @Test func aTileBudgetBelowOneRowIsWarnedAboutOnceAndChangesNothing() throws {
+        var resources = ExtractionTest.resources(workers: 2)
+        resources.tileMegabytes = 0
+        var warnings: [String] = []
+        let tight = try Extraction.run(model: ExtractionTest.Model.sae.url, manifest: ExtractionCohort.manifest, options: ExtractionTest.options(),
+                                       resources: resources, warn: { warnings.append($0) })
+        #expect(warnings.count == 1 && warnings[0].contains("tile budget"), "\(warnings)")
+        #expect(tight == (try ExtractionTest.extract(.sae)))
+        warnings = []
+        _ = try Extraction.run(model: ExtractionTest.Model.sae.url, manifest: ExtractionCohort.manifest, options: ExtractionTest.options(),
+                               resources: ExtractionTest.resources(workers: 2), warn: { warnings.append($0) })
+        #expect(warnings.isEmpty)
+    }
+
     @Test func stackedAutoencoderOptionsAreRefusedForAConvolutionalOne() throws {
         var options = ExtractionOptions()
         options.saeLevels = 1
