@@ -46,6 +46,15 @@ public struct SkippedScan: Sendable, Codable, Equatable, CustomStringConvertible
 
     public init(line: Int?, path: String, reason: String) { (self.line, self.path, self.reason) = (line, path, reason) }
 
+    /// Why `source` could not be used, from the error its reading gave.
+    public init(_ error: PatchError, source: ScanSource) {
+        if case let .badScan(path, line, reason) = error {
+            self.init(line: line, path: path, reason: reason)
+        } else {
+            self.init(line: source.line, path: source.image.path, reason: error.description)
+        }
+    }
+
     public var description: String { PatchError.badScan(path: path, line: line, reason: reason).description }
 }
 
@@ -120,10 +129,7 @@ public enum Pretraining {
         let cache = ScanCache(sources: sources, options: config.patches, megabytes: resources.cacheMegabytes)
         let done = Counter()
         let failures = cache.preload(candidates, workers: resources.workers) { _ in progress(done.increment(), candidates.count) }
-        let unreadable = failures.keys.sorted().map { index -> SkippedScan in
-            if case let .badScan(path, line, reason) = failures[index]! { return SkippedScan(line: line, path: path, reason: reason) }
-            return SkippedScan(line: sources[index].line, path: sources[index].image.path, reason: failures[index]!.description)
-        }
+        let unreadable = failures.keys.sorted().map { SkippedScan(failures[$0]!, source: sources[$0]) }
         if !unreadable.isEmpty && !skipBad { throw PretrainError.badScans(unreadable.map(\.description)) }
         let skipped = (malformed + unreadable).sorted { ($0.line ?? 0) < ($1.line ?? 0) }
         let usable = candidates.filter { failures[$0] == nil }

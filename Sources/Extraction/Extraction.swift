@@ -150,15 +150,16 @@ public enum Extraction {
         var geometryFailures = 0
         for index in selected {
             let source = sources[index]
-            switch headerCheck(source) {
-            case let .problem(problem): failures[index] = problem
-            case let .shape(shape):
+            do {
+                let shape = try NormalisedScan.checkHeaders(source)
                 if let reason = extractor.geometryProblem(shape) {
                     failures[index] = SkippedScan(line: source.line, path: source.image.path, reason: reason)
                     geometryFailures += 1
                 } else {
                     shapes[index] = shape
                 }
+            } catch {
+                failures[index] = SkippedScan(error, source: source)
             }
         }
         if shard == .whole, geometryFailures > 0 && geometryFailures == selected.count, let first = selected.first, let failure = failures[first] {
@@ -189,8 +190,8 @@ public enum Extraction {
                         scan.map = nil
                     }
                     results.store(scan, at: position)
-                } catch let PatchError.badScan(path, line, reason) {
-                    results.reject(SkippedScan(line: line, path: path, reason: reason), at: position, fatal: !skipBad)
+                } catch let error as PatchError {
+                    results.reject(SkippedScan(error, source: source), at: position, fatal: !skipBad)
                 } catch let ExtractionError.unusableScan(path, line, reason) {
                     results.reject(SkippedScan(line: line, path: path, reason: reason), at: position, fatal: !skipBad)
                 } catch {
@@ -250,40 +251,10 @@ public enum Extraction {
         }
     }
 
-    /// What a scan's headers show: its extents, or what is wrong with its files.
-    enum HeaderCheck {
-        case shape(Triple)
-        case problem(SkippedScan)
-    }
-
-    static func headerCheck(_ source: ScanSource) -> HeaderCheck {
-        func problem(_ url: URL, _ reason: String) -> HeaderCheck {
-            .problem(SkippedScan(line: source.line, path: url.path, reason: reason))
-        }
-        var url = source.image
-        do {
-            let header = try VolumeReader.readHeader(url)
-            guard header.volumeCount == 1 else { return problem(url, "expected a 3-D image, got \(header.volumeCount) volumes") }
-            if let mask = source.mask {
-                url = mask
-                let maskHeader = try VolumeReader.readHeader(mask)
-                guard maskHeader.spatialShape == header.spatialShape else {
-                    return problem(mask, "mask dimensions \(maskHeader.spatialShape) differ from the image's \(header.spatialShape)")
-                }
-            }
-            let shape = header.spatialShape
-            return .shape(Triple(shape[0], shape[1], shape[2]))
-        } catch {
-            // The reader's messages start with the path, which the record names already.
-            let message = String(describing: error)
-            return problem(url, message.hasPrefix(url.path + ": ") ? String(message.dropFirst(url.path.count + 2)) : message)
-        }
-    }
-
     /// Feature-map file names per manifest row: `<participant>_<session>_features.nii.gz`
     /// with characters other than letters, digits, `.`, `-` and `_` (and leading dots)
-    /// replaced by `-`; rows whose
-    /// names would coincide get `_line<N>` added, so no file overwrites another.
+    /// replaced by `-`; rows whose names would coincide (ignoring case) get `_line<N>` added,
+    /// then their position if need be, so no file overwrites another.
     static func featureMapNames(_ rows: [ManifestRow]) -> [String] {
         func clean(_ text: String) -> String {
             let cleaned = text.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "-" }

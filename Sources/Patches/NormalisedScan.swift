@@ -25,36 +25,59 @@ public struct NormalisedScan: Sendable {
         maskVoxels = mask.reduce(0) { $0 + ($1 ? 1 : 0) }
     }
 
+    /// The scan's extents as its headers give them, after the checks that need no voxels: the
+    /// files open, the image and mask are 3-D, and the mask (if any) has the image's extents.
+    /// - Throws: `PatchError.badScan` naming the file (and manifest line).
+    public static func checkHeaders(_ source: ScanSource) throws(PatchError) -> Triple {
+        var url = source.image
+        func threeD(_ url: URL) throws -> VolumeHeader {
+            let header = try VolumeReader.readHeader(url)
+            guard header.volumeCount == 1 else {
+                throw PatchError.badScan(path: url.path, line: source.line,
+                                         reason: "expected a 3-D image, got \(header.volumeCount) volumes (dimensions \(header.dims))")
+            }
+            return header
+        }
+        do {
+            let header = try threeD(url)
+            if let mask = source.mask {
+                url = mask
+                let maskHeader = try threeD(mask)
+                guard maskHeader.spatialShape == header.spatialShape else {
+                    throw PatchError.badScan(path: mask.path, line: source.line,
+                                             reason: "mask dimensions \(maskHeader.spatialShape) differ from the image's \(header.spatialShape)")
+                }
+            }
+            let shape = header.spatialShape
+            return Triple(shape[0], shape[1], shape[2])
+        } catch let error as PatchError {
+            throw error
+        } catch {
+            throw badScan(url, line: source.line, error)
+        }
+    }
+
+    /// A reader's error as a bad scan; its message starts with the path, which `badScan` names already.
+    static func badScan(_ url: URL, line: Int?, _ error: any Error) -> PatchError {
+        let message = String(describing: error)
+        return .badScan(path: url.path, line: line, reason: message.hasPrefix(url.path + ": ") ? String(message.dropFirst(url.path.count + 2)) : message)
+    }
+
     /// Reads the image (and its mask), checks it and normalises it.
     /// - Throws: `PatchError.badScan` naming the file (and manifest line) for unreadable
     ///   files, NaN/Inf voxels, 4-D images, a mask of another size or an empty mask.
     public static func load(_ source: ScanSource, options: PatchSamplingOptions) throws(PatchError) -> NormalisedScan {
         func fail(_ url: URL, _ reason: String) -> PatchError { .badScan(path: url.path, line: source.line, reason: reason) }
         func read(_ url: URL) throws(PatchError) -> Volume {
-            do {
-                let header = try VolumeReader.readHeader(url)
-                guard header.volumeCount == 1 else {
-                    throw fail(url, "expected a 3-D image, got \(header.volumeCount) volumes (dimensions \(header.dims))")
-                }
-                return try VolumeReader.read(url)
-            } catch let error as PatchError {
-                throw error
-            } catch {
-                // The reader's messages start with the path, which `badScan` names already.
-                let message = String(describing: error)
-                throw fail(url, message.hasPrefix(url.path + ": ") ? String(message.dropFirst(url.path.count + 2)) : message)
-            }
+            do { return try VolumeReader.read(url) } catch { throw badScan(url, line: source.line, error) }
         }
         try options.validate()
+        let shape = try checkHeaders(source)
         let image = try read(source.image)
-        let shape = Triple(image.shape[0], image.shape[1], image.shape[2])
         var mask: [Bool]
         if let maskURL = source.mask {
-            let maskVolume = try read(maskURL)
-            guard maskVolume.shape == image.shape else {
-                throw fail(maskURL, "mask dimensions \(maskVolume.shape) differ from the image's \(image.shape)")
-            }
-            mask = maskVolume.data.scalars.map { $0 != 0 }
+            // `checkHeaders` saw the mask's extents are the image's.
+            mask = try read(maskURL).data.scalars.map { $0 != 0 }
         } else {
             var finite = image.data.scalars
             let p99 = Percentiles.of(&finite, [99])[0]

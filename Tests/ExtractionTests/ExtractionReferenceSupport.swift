@@ -3,6 +3,7 @@ import Foundation
 import NeuralNet
 import Patches
 import TensorCore
+import TestSupport
 import VolumeIO
 @testable import Extraction
 
@@ -143,12 +144,6 @@ enum ExtractionReference {
     /// Largest violation of `|a − b| <= atol + rtol·|b|` (0 when all close; infinity on a
     /// length mismatch or NaN).
     static func closeness(_ a: [Float], _ b: [Float], rtol: Float = 1e-5, atol: Float = 1e-6) -> Float {
-        guard a.count == b.count else { return .infinity }
-        var worst: Float = 0
-        for (x, y) in zip(a, b) {
-            let excess = abs(x - y) - (atol + rtol * abs(y))
-            if !(excess <= 0) { worst = max(worst, excess.isNaN ? .infinity : excess) }
-        }
-        return worst
+        TestSupport.closeness(a, b, rtol: rtol, atol: atol)
     }
 }

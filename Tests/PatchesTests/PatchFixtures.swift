@@ -209,13 +209,7 @@ func epochBatches(_ sources: [ScanSource], options: PatchSamplingOptions, scans:
 
 /// Largest `|a − b| − (atol + rtol·|b|)`, 0 when every pair is close.
 func worstExcess<A: Collection<Float>, B: Collection<Float>>(_ a: A, _ b: B, rtol: Float = 1e-5, atol: Float = 1e-5) -> Float {
-    guard a.count == b.count else { return .infinity }
-    var worst: Float = 0
-    for (x, y) in zip(a, b) {
-        let excess = abs(x - y) - (atol + rtol * abs(y))
-        if !(excess <= 0) { worst = max(worst, excess.isNaN ? .infinity : excess) }
-    }
-    return worst
+    TestSupport.closeness(a, b, rtol: rtol, atol: atol)
 }
 
 /// Small default options for tests.

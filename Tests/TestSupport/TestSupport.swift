@@ -17,8 +17,14 @@ public enum TestSupport {
     /// (shapes must match, else `.infinity`).
     public static func closeness(_ a: Tensor, _ b: Tensor, rtol: Float, atol: Float) -> Float {
         guard a.shape == b.shape else { return .infinity }
+        return closeness(a.scalars, b.scalars, rtol: rtol, atol: atol)
+    }
+
+    /// `closeness` of two runs of values (different lengths give `.infinity`).
+    public static func closeness<A: Collection<Float>, B: Collection<Float>>(_ a: A, _ b: B, rtol: Float, atol: Float) -> Float {
+        guard a.count == b.count else { return .infinity }
         var worst: Float = 0
-        for (x, y) in zip(a.scalars, b.scalars) {
+        for (x, y) in zip(a, b) {
             let excess = abs(x - y) - (atol + rtol * abs(y))
             if !(excess <= 0) { worst = max(worst, excess.isNaN ? .infinity : excess) }
         }
