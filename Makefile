@@ -28,7 +28,8 @@ test: deps
 # The main job so far (in demo/): the synthetic cohort, its validation and participant-level split,
 # both autoencoders pretrained on the first fold's training participants only (never on test
 # participants), every scan's features extracted with each encoder (with the feature reports),
-# then the benchmark.
+# then the three classifier back ends on that fold (SVM on each feature set, ICA + SVM on the
+# voxels, the CAE encoder fine-tuned with a dense head), then the benchmark.
 demo: deps
 	$(SWIFT_RUN) synth --participants 60 --seed 0 --out demo/cohort
 	$(SWIFT_RUN) manifest validate demo/cohort/manifest.tsv
@@ -37,6 +38,10 @@ demo: deps
 	$(SWIFT_RUN) pretrain --preset hosseini2016 --epochs 3 --manifest demo/splits/split-0/train.tsv --out demo/pretrain-cae --overwrite
 	$(SWIFT_RUN) extract --model demo/pretrain-sae --manifest demo/cohort/manifest.tsv --out demo/features-sae --overwrite
 	$(SWIFT_RUN) extract --model demo/pretrain-cae --manifest demo/cohort/manifest.tsv --out demo/features-cae --overwrite
+	$(SWIFT_RUN) classify --backend svm --features demo/features-sae --split demo/splits/split-0 --out demo/classify/svm-sae --overwrite
+	$(SWIFT_RUN) classify --backend svm --features demo/features-cae --split demo/splits/split-0 --out demo/classify/svm-cae --overwrite
+	$(SWIFT_RUN) classify --backend ica-svm --manifest demo/cohort/manifest.tsv --split demo/splits/split-0 --out demo/classify/ica-svm --overwrite
+	$(SWIFT_RUN) classify --backend cnn --model demo/pretrain-cae --manifest demo/cohort/manifest.tsv --split demo/splits/split-0 --out demo/classify/cnn --overwrite
 	$(SWIFT_RUN) bench $(foreach p,$(PEERS),--peers $(p))
 
 bench: deps

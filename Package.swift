@@ -16,6 +16,9 @@ let package = Package(
         .library(name: "Autoencoders", targets: ["Autoencoders"]),
         .library(name: "Reports", targets: ["Reports"]),
         .library(name: "Extraction", targets: ["Extraction"]),
+        .library(name: "Learn", targets: ["Learn"]),
+        .library(name: "Classifiers", targets: ["Classifiers"]),
+        .library(name: "Classification", targets: ["Classification"]),
     ],
     dependencies: [
         // Command-line parsing for the `adwb` tool (subcommands, options, validation).
@@ -44,13 +47,17 @@ let package = Package(
         .target(name: "Autoencoders", dependencies: ["TensorCore", "NeuralNet", "Patches", "Cohort", "Yams"]),
         .target(name: "Reports", dependencies: ["CZlib"]),
         .target(name: "Extraction", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Reports"]),
-        .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Extraction"]),
+        .target(name: "Learn", dependencies: ["TensorCore", "Reports"]),
+        .target(name: "Classifiers", dependencies: ["TensorCore", "Learn"]),
+        .target(name: "Classification", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Extraction", "Learn", "Classifiers"]),
+        .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Extraction", "Learn", "Classifiers"]),
         .executableTarget(
             name: "adwb",
             dependencies: [
                 "Autoencoders",
                 "Benchmarks",
                 "Extraction",
+                "Classification",
                 "Cohort",
                 "VolumeIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -68,6 +75,9 @@ let package = Package(
         .testTarget(name: "PretrainingTests", dependencies: ["Autoencoders", "Patches", "Cohort", "NeuralNet", "VolumeIO", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "CZlib"]),
         .testTarget(name: "ExtractionTests", dependencies: ["Extraction", "Autoencoders", "Patches", "Cohort", "NeuralNet", "VolumeIO", "TestSupport"]),
+        .testTarget(name: "LearnTests", dependencies: ["Learn", "TestSupport"]),
+        .testTarget(name: "ClassifiersTests", dependencies: ["Classifiers", "Learn", "TestSupport"]),
+        .testTarget(name: "ClassificationTests", dependencies: ["Classification", "Classifiers", "Learn", "Extraction", "Autoencoders", "Cohort", "NeuralNet", "VolumeIO", "TestSupport"]),
         .testTarget(name: "AdwbTests", dependencies: ["adwb", "Benchmarks", "TestSupport"]),
     ]
 )

@@ -15,6 +15,9 @@ public struct KernelTiming: Codable, Sendable {
     /// Training throughput of a pretraining kernel, in patches per second.
     public var patches_per_s: Double?
     public var runs: Int
+    /// What the last timed call found, to set beside a peer's (e.g. an SVM's support vectors
+    /// and solver iterations); nil for kernels that report nothing.
+    public var facts: [String: Double]?
 }
 
 /// The benchmark report: `{"threads", "peak_rss_mb", "kernels": {name: {"ms", "gflops", "runs"}}}`
@@ -43,10 +46,17 @@ public enum Bench {
         public let megabytes: Double?
         /// Patches trained per call, for pretraining kernels.
         public let patches: Double?
-        public let prepare: () throws -> () throws -> Void
+        /// Builds the inputs; returns the call to time and what to report after it.
+        public let prepare: () throws -> (call: () throws -> Void, facts: () -> [String: Double]?)
 
         public init(name: String, gflop: Double?, megabytes: Double? = nil, patches: Double? = nil,
                     prepare: @escaping () throws -> () throws -> Void) {
+            self.init(name: name, gflop: gflop, megabytes: megabytes, patches: patches, reporting: { (try prepare(), { nil }) })
+        }
+
+        /// A kernel whose `facts` describe the last timed call's result.
+        public init(name: String, gflop: Double?, megabytes: Double? = nil, patches: Double? = nil,
+                    reporting prepare: @escaping () throws -> (call: () throws -> Void, facts: () -> [String: Double]?)) {
             self.name = name
             self.gflop = gflop
             self.megabytes = megabytes
@@ -147,7 +157,7 @@ public enum Bench {
                 return { _ = try encoder.forward(volume, mode: .inference) }
             },
             niftiRead, niftiWrite,
-        ] + synthKernels + pretrainKernels + extractKernels
+        ] + synthKernels + pretrainKernels + extractKernels + classifierKernels
     }
 
     static func sgemm(_ n: Int) -> Kernel {
@@ -205,7 +215,8 @@ public enum Bench {
         for kernel in kernels() where filters.isEmpty || filters.contains(where: { kernel.name.contains($0) }) {
             progress(kernel.name)
             let call: () throws -> Void
-            do { call = try kernel.prepare() } catch let skip as BenchSkipped {
+            let facts: () -> [String: Double]?
+            do { (call, facts) = try kernel.prepare() } catch let skip as BenchSkipped {
                 skipped[kernel.name] = skip.reason
                 continue
             }
@@ -213,7 +224,8 @@ public enum Bench {
             func perSecond(_ amount: Double) -> Double { ((amount / (ms.median / 1000)) * 100).rounded() / 100 }
             timings[kernel.name] = KernelTiming(
                 ms: (ms.median * 1000).rounded() / 1000, gflops: kernel.gflop.map(perSecond),
-                mb_per_s: kernel.megabytes.map(perSecond), patches_per_s: kernel.patches.map(perSecond), runs: ms.runs)
+                mb_per_s: kernel.megabytes.map(perSecond), patches_per_s: kernel.patches.map(perSecond), runs: ms.runs,
+                facts: facts())
         }
         return BenchReport(threads: Engine.threads, peak_rss_mb: peakResidentMegabytes(), kernels: timings,
                            skipped: skipped.isEmpty ? nil : skipped)

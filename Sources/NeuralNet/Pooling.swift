@@ -70,6 +70,76 @@ public final class AvgPool3d: Layer {
     }
 }
 
+/// Adaptive average pooling of `[N, C, D, H, W]` to a fixed `[N, C, g_d, g_h, g_w]` grid, with
+/// PyTorch's `AdaptiveAvgPool3d` bounds: along an axis of length `L`, output cell `i` averages
+///
+/// ```
+/// ⌊i·L/g⌋ ..< ⌈(i+1)·L/g⌉
+/// ```
+/// so cells cover the whole input and overlap by at most one voxel when `g` does not divide `L`.
+public final class AdaptiveAvgPool3d: Layer {
+    public let grid: Triple
+    private var inputShape: [Int]?
+
+    public init(grid: Triple) {
+        precondition(min(grid.d, grid.h, grid.w) >= 1, "AdaptiveAvgPool3d: grid \(grid)")
+        self.grid = grid
+    }
+
+    /// The input range of output cell `i` along an axis of `length` split into `cells`.
+    static func bounds(_ i: Int, length: Int, cells: Int) -> Range<Int> {
+        (i * length / cells)..<(((i + 1) * length + cells - 1) / cells)
+    }
+
+    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
+        let size = try spatialDims(x, "AdaptiveAvgPool3d")
+        guard size.d >= grid.d, size.h >= grid.h, size.w >= grid.w else {
+            throw TensorError.invalidShape(operation: "AdaptiveAvgPool3d", shape: x.shape, reason: "smaller than the grid \(grid)")
+        }
+        inputShape = mode == .training ? x.shape : nil
+        let planes = x.shape[0] * x.shape[1]
+        let (inVolume, outVolume) = (size.d * size.h * size.w, grid.d * grid.h * grid.w)
+        return Tensor(uninitializedShape: [x.shape[0], x.shape[1], grid.d, grid.h, grid.w]) { out in
+            x.withUnsafeBufferPointer { input in
+                for plane in 0..<planes {
+                    var cell = plane * outVolume
+                    for a in 0..<grid.d { for b in 0..<grid.h { for c in 0..<grid.w {
+                        let (ra, rb, rc) = (Self.bounds(a, length: size.d, cells: grid.d), Self.bounds(b, length: size.h, cells: grid.h),
+                                            Self.bounds(c, length: size.w, cells: grid.w))
+                        var total: Float = 0
+                        for i in ra { for j in rb { for k in rc { total += input[plane * inVolume + (i * size.h + j) * size.w + k] } } }
+                        out[cell] = total / Float(ra.count * rb.count * rc.count)
+                        cell += 1
+                    } } }
+                }
+            }
+        }
+    }
+
+    public func backward(_ gradOutput: Tensor) throws -> Tensor {
+        let shape = try cached(inputShape, "AdaptiveAvgPool3d")
+        try gradOutput.checkShape([shape[0], shape[1], grid.d, grid.h, grid.w], "AdaptiveAvgPool3d.backward")
+        let size = Triple(shape[2], shape[3], shape[4])
+        let (inVolume, outVolume) = (size.d * size.h * size.w, grid.d * grid.h * grid.w)
+        var gradInput = Tensor(zeros: shape)
+        gradInput.withUnsafeMutableBufferPointer { g in
+            gradOutput.withUnsafeBufferPointer { go in
+                for plane in 0..<(shape[0] * shape[1]) {
+                    var cell = plane * outVolume
+                    for a in 0..<grid.d { for b in 0..<grid.h { for c in 0..<grid.w {
+                        let (ra, rb, rc) = (Self.bounds(a, length: size.d, cells: grid.d), Self.bounds(b, length: size.h, cells: grid.h),
+                                            Self.bounds(c, length: size.w, cells: grid.w))
+                        let share = go[cell] / Float(ra.count * rb.count * rc.count)
+                        for i in ra { for j in rb { for k in rc { g[plane * inVolume + (i * size.h + j) * size.w + k] += share } } }
+                        cell += 1
+                    } } }
+                }
+            }
+        }
+        return gradInput
+    }
+}
+
 /// Upsampling by integer factors, nearest or trilinear (`align_corners=False`).
 public final class Upsample3d: Layer {
     public let factor: Triple

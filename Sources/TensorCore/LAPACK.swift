@@ -53,10 +53,19 @@ public enum LinearAlgebra {
         let n = try square(a, routine)
         var vectors = a
         var values = Tensor(zeros: [n])
+        // Workspace sized by LAPACK's documented minimum, not by a workspace query: the query
+        // returns its size as a float, which rounds below the need once n ≳ 2,900 (2n² > 2²⁴).
+        var work = [Float](repeating: 0, count: 1 + 6 * n + 2 * n * n)
+        var iwork = [Int32](repeating: 0, count: 3 + 5 * n)
         let info = Engine.withLibraryThreads { vectors.withUnsafeMutableBufferPointer { v in
             values.withUnsafeMutableBufferPointer { w in
-                LAPACKE_ssyevd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")),
-                               Int32(n), v.baseAddress, Int32(max(1, n)), w.baseAddress)
+                work.withUnsafeMutableBufferPointer { workPtr in
+                    iwork.withUnsafeMutableBufferPointer { iworkPtr in
+                        LAPACKE_ssyevd_work(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")),
+                                            Int32(n), v.baseAddress, Int32(max(1, n)), w.baseAddress,
+                                            workPtr.baseAddress, Int32(workPtr.count), iworkPtr.baseAddress, Int32(iworkPtr.count))
+                    }
+                }
             }
         } }
         try check(info, routine) { .noConvergence(routine: routine, info: $0) }

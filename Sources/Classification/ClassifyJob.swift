@@ -1,0 +1,281 @@
+import Classifiers
+import Autoencoders
+import Cohort
+import Extraction
+import Foundation
+import Learn
+import TensorCore
+
+/// Where a run's inputs came from, with hashes, for `metrics.json`.
+public struct ClassifyProvenance: Codable, Equatable, Sendable {
+    public var adwbVersion: String
+    public var split: String
+    public var trainSha256: String
+    public var features: String?
+    public var featuresSha256: String?
+    public var manifest: String?
+    public var model: String?
+    public var seed: UInt64
+    public var threads: Int
+
+    enum CodingKeys: String, CodingKey {
+        case split, features, manifest, model, seed, threads
+        case adwbVersion = "adwb_version", trainSha256 = "train_sha256", featuresSha256 = "features_sha256"
+    }
+}
+
+/// The grid search's outcome, for `metrics.json`.
+public struct ModelSelectionRecord: Codable, Equatable, Sendable {
+    public var chosen: [String: String]
+    public var innerFolds: Int
+    public var candidates: [CandidateScore]
+
+    enum CodingKeys: String, CodingKey { case chosen, candidates, innerFolds = "inner_folds" }
+}
+
+/// The voxel ICA's outcome, for `metrics.json`.
+public struct ICARecord: Codable, Equatable, Sendable {
+    public var input: String
+    public var components: Int
+    public var voxels: Int?
+    public var grid: [Int]?
+    public var iterations: Int?
+    public var converged: Bool?
+
+    enum CodingKeys: String, CodingKey { case input, components, voxels, grid, iterations, converged }
+}
+
+/// Everything `metrics.json` holds.
+public struct ClassifyReport: Codable, Sendable {
+    public struct Evaluated: Codable, Sendable {
+        public var set: String
+        public var scans: Int
+        public var participants: Int
+        public var metrics: ClassificationMetrics
+    }
+
+    public var backend: Backend
+    public var task: ClassificationTask
+    /// Diagnoses in label order; probability columns follow it.
+    public var classes: [String]
+    public var positiveClass: String?
+    public var trainScans: Int
+    public var trainParticipants: Int
+    public var trainPerClass: [String: Int]
+    public var sets: [Evaluated]
+    public var modelSelection: ModelSelectionRecord?
+    public var ica: ICARecord?
+    public var cnn: CNNTrainingRecord?
+    public var svmSettings: SVMSettings?
+    public var icaSettings: ICASettings?
+    public var cnnSettings: CNNSettings?
+    public var notes: [String]
+    public var seconds: [String: Double]
+    public var provenance: ClassifyProvenance
+
+    enum CodingKeys: String, CodingKey {
+        case backend, task, classes, sets, ica, cnn, notes, seconds, provenance
+        case positiveClass = "positive_class", trainScans = "train_scans", trainParticipants = "train_participants"
+        case trainPerClass = "train_per_class", modelSelection = "model_selection", svmSettings = "svm_settings"
+        case icaSettings = "ica_settings", cnnSettings = "cnn_settings"
+    }
+}
+
+/// `adwb classify`: fits a back end on a split's training rows and predicts its validation
+/// (and test) rows, writing `predictions.tsv` and `metrics.json`.
+public enum ClassifyJob {
+    public static let predictionsFile = "predictions.tsv"
+    public static let metricsFile = "metrics.json"
+    public static let componentsFile = "ica_components.nii.gz"
+    static let ownFiles = [predictionsFile, metricsFile, componentsFile, CNNBackend.checkpointFile, CNNBackend.logFile]
+
+    /// Progress reports: a stage's name with (done, total) units.
+    public typealias Progress = (_ stage: String, _ done: Int, _ total: Int) -> Void
+
+    /// Runs `request`. Nothing is written until the fit succeeded, except the CNN's best
+    /// checkpoint (itself always complete); every file is written atomically.
+    /// - Returns: the report and the files written.
+    public static func run(_ request: ClassifyRequest, progress: Progress = { _, _, _ in },
+                           shouldStop: () -> Bool = { false }) throws(ClassificationError) -> (report: ClassifyReport, files: [URL]) {
+        try checkInputs(request)
+        let started = Date()
+        let folder: SplitFolder
+        do { folder = try SplitFolder(request.split) } catch { throw .cohort(error) }
+        var split = try LabelledSplit(folder, task: request.task)
+        if let manifest = request.manifest { split = try attachScans(split, manifest: manifest) }
+        try prepare(request.out, overwrite: request.overwrite)
+        var report = ClassifyReport(
+            backend: request.backend, task: request.task, classes: request.task.classes.map(\.rawValue),
+            positiveClass: request.task.classes.count == 2 ? request.task.classes[1].rawValue : nil,
+            trainScans: split.train.count, trainParticipants: Set(split.trainGroups).count,
+            trainPerClass: Dictionary(grouping: split.train, by: { $0.diagnosis.rawValue }).mapValues(\.count), sets: [],
+            modelSelection: nil, ica: nil, cnn: nil, svmSettings: nil, icaSettings: nil, cnnSettings: nil, notes: [], seconds: [:],
+            provenance: try provenance(request, folder: folder))
+        var files: [URL] = []
+        var outcomes: [(predicted: [Int], probabilities: Tensor)] = []
+        switch request.backend {
+        case .svm, .icaSVM:
+            report.svmSettings = request.svm
+            var preprocessing: [any Transformer] = []
+            var train: Tensor
+            var evaluate: (_ scans: [LabelledScan], _ set: String) throws(ClassificationError) -> Tensor
+            if request.backend == .icaSVM { report.icaSettings = request.ica }
+            if let features = request.features {
+                let table = try FeatureTable.readForClassification(features)
+                train = try table.matrix(for: split.train, set: "train.tsv")
+                evaluate = { scans, set throws(ClassificationError) in try table.matrix(for: scans, set: set) }
+                if request.backend == .icaSVM {
+                    preprocessing = [try FastICA.fromSettings(request.ica, seed: request.seed)]
+                    report.ica = ICARecord(input: "features", components: request.ica.components, voxels: nil, grid: nil, iterations: nil, converged: nil)
+                }
+            } else {
+                let (layout, voxels) = try VoxelLayout.fit(split.train, settings: request.ica) { progress("reading scans", $0, $1) }
+                let ica = try SpatialICA.fit(voxels, layout: layout, settings: request.ica, seed: request.seed)
+                if let warning = ica.warning { report.notes.append(warning) }
+                train = try ica.loadings(voxels)
+                evaluate = { scans, set throws(ClassificationError) in try ica.loadings(try layout.rows(scans, set: set)) }
+                report.ica = ICARecord(input: "voxels", components: request.ica.components, voxels: layout.voxels.count, grid: layout.grid.array,
+                                       iterations: ica.iterations, converged: ica.converged)
+                let url = request.out.appendingPathComponent(componentsFile)
+                try ica.writeMaps(to: url)
+                files.append(url)
+            }
+            let model = try SVMFitting.fit(train, labels: split.trainLabels, groups: split.trainGroups, settings: request.svm,
+                                           preprocessing: preprocessing, seed: request.seed) { progress("grid search", $0, $1) }
+            report.modelSelection = ModelSelectionRecord(chosen: model.chosen, innerFolds: request.svm.innerFolds, candidates: model.candidates)
+            report.notes += model.notes
+            report.seconds["fit"] = Date().timeIntervalSince(started)
+            for (name, scans) in split.evaluated {
+                let x = try evaluate(scans, "\(name).tsv")
+                do {
+                    let probabilities = request.svm.probability ? try model.predictor.predictProbability(x)
+                        : Tensor(repeating: .nan, shape: [scans.count, request.task.classes.count])
+                    outcomes.append((try model.predictor.predict(x), probabilities))
+                } catch { throw .learn(error) }
+            }
+        case .cnn:
+            report.cnnSettings = request.cnn
+            let (record, probabilities) = try CNNBackend.run(request, split: split, staging: request.out, progress: { epoch, epochs, batch, batches in
+                progress("epoch \(epoch)/\(epochs)", batch, batches)
+            }, shouldStop: shouldStop)
+            report.cnn = record
+            report.seconds["fit"] = Date().timeIntervalSince(started)
+            for p in probabilities { outcomes.append((argmax(p), p)) }
+            let log = request.out.appendingPathComponent(CNNBackend.logFile)
+            try write(Data(CNNBackend.log(record.history).utf8), to: log)
+            files += [request.out.appendingPathComponent(CNNBackend.checkpointFile), log]
+        }
+        let classes = Array(request.task.classes.indices)
+        for ((name, scans), outcome) in zip(split.evaluated, outcomes) {
+            report.sets.append(ClassifyReport.Evaluated(
+                set: name, scans: scans.count, participants: Set(scans.map(\.participantID)).count,
+                metrics: ClassificationMetrics(truth: scans.map(\.label), predicted: outcome.predicted,
+                                               probabilities: outcome.probabilities.scalars.allSatisfy(\.isFinite) ? outcome.probabilities : nil,
+                                               classes: classes)))
+        }
+        report.seconds["total"] = Date().timeIntervalSince(started)
+        let predictions = request.out.appendingPathComponent(predictionsFile)
+        try write(Data(predictionTable(split, outcomes).utf8), to: predictions)
+        let metrics = request.out.appendingPathComponent(metricsFile)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        do { try write(try encoder.encode(report), to: metrics) } catch let error as ClassificationError { throw error } catch { throw .io("\(error)") }
+        return (report, [predictions, metrics] + files)
+    }
+
+    /// Which inputs each back end takes, checked before anything is read.
+    static func checkInputs(_ request: ClassifyRequest) throws(ClassificationError) {
+        switch (request.backend, request.features != nil, request.manifest != nil) {
+        case (_, true, true): throw .invalidOption("give --features or --manifest, not both")
+        case (.svm, false, _): throw .invalidOption("the svm back end classifies extracted features: give --features (an `adwb extract` output folder)")
+        case (.icaSVM, false, false): throw .invalidOption("the ica-svm back end needs --features (ICA on deep features) or --manifest (ICA on voxels)")
+        case (.cnn, false, false), (.cnn, false, true) where request.model == nil:
+            throw .invalidOption("the cnn back end needs --model (a pretraining run) with --manifest for whole volumes, or --features")
+        case (.cnn, true, _) where request.model != nil:
+            throw .invalidOption("--model applies to whole volumes (--manifest); a head on --features needs no model")
+        default: break
+        }
+        if request.backend != .cnn, request.model != nil { throw .invalidOption("--model applies to the cnn back end only") }
+    }
+
+    /// The scans of `manifest` for every row of the split (matched by participant and session).
+    static func attachScans(_ split: LabelledSplit, manifest url: URL) throws(ClassificationError) -> LabelledSplit {
+        let manifest: Manifest
+        do { manifest = try Manifest(contentsOf: url) } catch { throw .cohort(error) }
+        var rows: [ScanKey: ManifestRow] = [:]
+        for row in manifest.rows {
+            guard rows.updateValue(row, forKey: ScanKey(participantID: row.participantID, sessionID: row.sessionID)) == nil else {
+                throw .duplicateRow(participant: row.participantID, session: row.sessionID, source: url.path)
+            }
+        }
+        func attach(_ scans: [LabelledScan], _ set: String) throws(ClassificationError) -> [LabelledScan] {
+            try scans.map { (scan: LabelledScan) throws(ClassificationError) -> LabelledScan in
+                guard let row = rows[scan.key] else {
+                    throw .missingRow(set: set, line: scan.line, participant: scan.participantID, session: scan.sessionID, source: url.path)
+                }
+                var attached = scan
+                attached.image = manifest.url(for: row.path)
+                attached.mask = row.maskPath.map { manifest.url(for: $0) }
+                attached.line = row.line
+                return attached
+            }
+        }
+        var result = split
+        result.train = try attach(split.train, "train.tsv")
+        result.evaluated = try split.evaluated.map { (name, scans) throws(ClassificationError) in (name, try attach(scans, "\(name).tsv")) }
+        return result
+    }
+
+    static func prepare(_ directory: URL, overwrite: Bool) throws(ClassificationError) {
+        let existing = ownFiles.filter { FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
+        if !existing.isEmpty && !overwrite {
+            throw .io("\(directory.path) already holds classification outputs (\(existing.joined(separator: ", "))): replace them with --overwrite or choose another --out")
+        }
+        do {
+            for name in existing { try FileManager.default.removeItem(at: directory.appendingPathComponent(name)) }
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch { throw .io("cannot prepare \(directory.path): \(error.localizedDescription)") }
+    }
+
+    static func provenance(_ request: ClassifyRequest, folder: SplitFolder) throws(ClassificationError) -> ClassifyProvenance {
+        var featuresHash: String?
+        if let features = request.features {
+            let url = features.appendingPathComponent(FeatureExport.safetensorsFile)
+            featuresHash = (try? Data(contentsOf: url)).map(SHA256.hex)
+        }
+        return ClassifyProvenance(adwbVersion: Pretraining.version, split: request.split.standardizedFileURL.path, trainSha256: folder.train.contentHash,
+                                  features: request.features?.standardizedFileURL.path, featuresSha256: featuresHash,
+                                  manifest: request.manifest?.standardizedFileURL.path, model: request.model?.standardizedFileURL.path,
+                                  seed: request.seed, threads: Engine.threads)
+    }
+
+    /// `predictions.tsv`: participant_id, session_id, diagnosis, predicted, one `prob_<class>`
+    /// column per class, and the set (validation or test) of the row.
+    static func predictionTable(_ split: LabelledSplit, _ outcomes: [(predicted: [Int], probabilities: Tensor)]) -> String {
+        let classes = split.task.classes
+        var text = (["participant_id", "session_id", "diagnosis", "predicted"] + classes.map { "prob_\($0.rawValue)" } + ["set"])
+            .joined(separator: "\t") + "\n"
+        for ((name, scans), outcome) in zip(split.evaluated, outcomes) {
+            for (i, scan) in scans.enumerated() {
+                let probabilities = (0..<classes.count).map { "\(outcome.probabilities.scalars[i * classes.count + $0])" }
+                text += ([scan.participantID, scan.sessionID, scan.diagnosis.rawValue, classes[outcome.predicted[i]].rawValue]
+                    + probabilities + [name]).joined(separator: "\t") + "\n"
+            }
+        }
+        return text
+    }
+
+    static func argmax(_ probabilities: Tensor) -> [Int] {
+        let (n, k) = (probabilities.shape[0], probabilities.shape[1])
+        return (0..<n).map { i in
+            var best = 0
+            for c in 1..<k where probabilities.scalars[i * k + c] > probabilities.scalars[i * k + best] { best = c }
+            return best
+        }
+    }
+
+    static func write(_ data: Data, to url: URL) throws(ClassificationError) {
+        do { try AtomicFile.write(data, to: url) } catch { throw .io("\(url.path): \(error)") }
+    }
+}
