@@ -48,6 +48,32 @@ extension Bench {
     }
 }
 
+extension Bench {
+    /// Writes the classifier kernels' inputs as `.npy` (float32; labels as 0/1 floats) into
+    /// `directory`, so the peers can be timed on the very same matrices
+    /// (`reports/bench_sklearn_same_data.py`): `svm_<n>x<d>_x.npy`, `svm_<n>x<d>_y.npy`,
+    /// `fastica_<n>x<d>_k<k>.npy`.
+    /// - Returns: the files written.
+    public static func dumpClassifierData(to directory: URL) throws -> [URL] {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var files: [URL] = []
+        func write(_ tensor: Tensor, _ name: String) throws {
+            let url = directory.appendingPathComponent(name)
+            try NumpyFile.write(tensor, to: url)
+            files.append(url)
+        }
+        for (n, d) in svmShapes {
+            let (x, y) = BenchData.classification(samples: n, features: d, seed: 0)
+            try write(x, "svm_\(n)x\(d)_x.npy")
+            try write(try Tensor(shape: [n], scalars: y.map(Float.init)), "svm_\(n)x\(d)_y.npy")
+        }
+        for (n, d, k) in icaShapes {
+            try write(BenchData.mixtures(samples: n, features: d, sources: k, seed: 0), "fastica_\(n)x\(d)_k\(k).npy")
+        }
+        return files
+    }
+}
+
 /// Benchmark data built as bench_peers.py builds its own with scikit-learn (the same recipe,
 /// our generator, so not the same numbers: the report gives support vector and iteration
 /// counts to set beside the peers').

@@ -5,7 +5,8 @@ import Foundation
 /// print them side by side.
 public struct PeerBaseline: Sendable {
     /// For each of our kernels, the peer's figure in ms per configuration
-    /// (`"torch tuned"`, `"torch default"`, `"openblas ctypes"`, `"nibabel"`, `"scikit-learn"`).
+    /// (`"torch tuned"`, `"torch default"`, `"openblas ctypes"`, `"nibabel"`, `"scikit-learn"`,
+    /// `"scikit-learn same data"`).
     public private(set) var figures: [String: [String: Double]]
 
     /// Our kernel name → the peer script's key for the same workload.
@@ -51,22 +52,25 @@ public struct PeerBaseline: Sendable {
         for (kernel, figure) in nibabel ?? [:] {
             if let value = (figure as? [String: Any])?["ms"] as? Double { figures[kernel, default: [:]]["nibabel"] = value }
         }
-        // bench_peers.py's scikit-learn section: lists of runs keyed by their shapes.
-        let sklearn = root["sklearn"] as? [String: Any]
-        func runs(_ key: String) -> [[String: Any]] { sklearn?[key] as? [[String: Any]] ?? [] }
-        for run in runs("svc") {
-            if let n = run["n_train"] as? Int, let d = run["d"] as? Int, let kernel = run["kernel"] as? String, let value = run["fit_ms"] as? Double {
-                figures["svc_\(kernel)_fit_\(n)x\(d)", default: [:]]["scikit-learn"] = value
+        // bench_peers.py's scikit-learn section (its own data), and reports/bench_sklearn_same_data.py's
+        // (scikit-learn on the matrices `adwb bench --dump-data` writes): lists of runs keyed by shape.
+        for (section, label) in [("sklearn", "scikit-learn"), ("sklearn_same_data", "scikit-learn same data")] {
+            let runs = root[section] as? [String: Any]
+            func list(_ key: String) -> [[String: Any]] { runs?[key] as? [[String: Any]] ?? [] }
+            for run in list("svc") {
+                if let n = run["n_train"] as? Int, let d = run["d"] as? Int, let kernel = run["kernel"] as? String, let value = run["fit_ms"] as? Double {
+                    figures["svc_\(kernel)_fit_\(n)x\(d)", default: [:]][label] = value
+                }
             }
-        }
-        for run in runs("linear_svc") {
-            if let n = run["n_train"] as? Int, let d = run["d"] as? Int, let value = run["fit_ms"] as? Double {
-                figures["linear_svc_fit_\(n)x\(d)", default: [:]]["scikit-learn"] = value
+            for run in list("linear_svc") {
+                if let n = run["n_train"] as? Int, let d = run["d"] as? Int, let value = run["fit_ms"] as? Double {
+                    figures["linear_svc_fit_\(n)x\(d)", default: [:]][label] = value
+                }
             }
-        }
-        for run in runs("fastica") where run["threads"] as? Int == threads {
-            if let n = run["n_samples"] as? Int, let d = run["n_features"] as? Int, let k = run["n_components"] as? Int, let value = run["ms"] as? Double {
-                figures["fastica_\(n)x\(d)_k\(k)", default: [:]]["scikit-learn"] = value
+            for run in list("fastica") where run["threads"] as? Int == threads {
+                if let n = run["n_samples"] as? Int, let d = run["n_features"] as? Int, let k = run["n_components"] as? Int, let value = run["ms"] as? Double {
+                    figures["fastica_\(n)x\(d)_k\(k)", default: [:]][label] = value
+                }
             }
         }
         guard !figures.isEmpty else {

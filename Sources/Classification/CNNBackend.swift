@@ -32,12 +32,12 @@ enum CNNBackend {
     static let logFile = "training_log.tsv"
 
     /// Trains on `split.train` and returns probabilities for every evaluated set.
-    static func run(_ request: ClassifyRequest, split: LabelledSplit, staging: URL, progress: (Int, Int, Int, Int) -> Void,
+    /// - Parameter checkpoint: where the best epoch's weights are written as training goes.
+    static func run(_ request: ClassifyRequest, split: LabelledSplit, checkpoint: URL, progress: (Int, Int, Int, Int) -> Void,
                     shouldStop: () -> Bool) throws(ClassificationError) -> (record: CNNTrainingRecord, probabilities: [Tensor]) {
         let settings = request.cnn
         try settings.validate()
         let k = split.task.classes.count
-        let checkpoint = staging.appendingPathComponent(checkpointFile)
         if let features = request.features {
             let table = try FeatureTable.readForClassification(features)
             let standardiser: Standardiser.Fitted

@@ -17,8 +17,11 @@ public struct CNNSettings: Codable, Equatable, Sendable {
     public var initialisation = "pretrained"
     public var epochs = 30
     public var batchSize = 4
-    /// Adam's learning rate.
+    /// Adam's learning rate (of the new head).
     public var learningRate = 3e-4
+    /// The encoder's learning rate as a multiple of `learningRate`: pretrained layers are
+    /// usually fine-tuned more gently than a fresh head (discriminative learning rates).
+    public var encoderLearningRateScale = 0.1
     /// L2 penalty added to the gradient (Adam's `weight_decay`).
     public var weightDecay = 1e-4
     /// `oversample` (draw minority classes again until each class has the majority's count;
@@ -41,6 +44,7 @@ public struct CNNSettings: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case hidden, dropout, grid, freeze, initialisation, epochs, balance, patience
         case batchSize = "batch_size", learningRate = "learning_rate", weightDecay = "weight_decay"
+        case encoderLearningRateScale = "encoder_learning_rate_scale"
         case stoppingFraction = "stopping_fraction", flipProbability = "flip_probability", maxShift = "max_shift"
         case intensityScale = "intensity_scale"
     }
@@ -56,6 +60,9 @@ public struct CNNSettings: Codable, Equatable, Sendable {
         guard (1...100_000).contains(epochs), (1...4096).contains(batchSize) else { throw .invalidOption("epochs \(epochs), batch size \(batchSize)") }
         guard learningRate.isFinite, learningRate > 0, weightDecay.isFinite, weightDecay >= 0 else {
             throw .invalidOption("learning rate \(learningRate), weight decay \(weightDecay)")
+        }
+        guard encoderLearningRateScale.isFinite, encoderLearningRateScale > 0 else {
+            throw .invalidOption("encoder learning-rate scale \(encoderLearningRateScale): must be positive (freeze the encoder with freeze all)")
         }
         guard ["oversample", "class-weights", "none"].contains(balance) else { throw .invalidOption("balance '\(balance)': oversample, class-weights or none") }
         guard patience >= 1, stoppingFraction > 0, stoppingFraction < 1 else {

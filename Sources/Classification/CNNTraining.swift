@@ -67,10 +67,15 @@ enum HeadTrainer {
         for c in 0..<classes where !fitLabels.contains(c) {
             throw .invalidOption("after holding out participants for early stopping, class \(c) has no training scan left; lower the stopping fraction or add participants")
         }
-        let optimizer: Adam
+        // Two parameter groups: the encoder's layers at a fraction of the head's rate.
+        let trainable = network.trainableParameters
+        let encoderParameters = trainable.filter { $0.name.hasPrefix("encoder.") }
+        let headParameters = trainable.filter { !$0.name.hasPrefix("encoder.") }
+        let optimizers: [Adam]
         do {
-            optimizer = try Adam(parameters: network.trainableParameters, learningRate: Float(settings.learningRate),
-                                 weightDecay: Float(settings.weightDecay))
+            optimizers = try [(headParameters, settings.learningRate), (encoderParameters, settings.learningRate * settings.encoderLearningRateScale)]
+                .filter { !$0.0.isEmpty }
+                .map { try Adam(parameters: $0.0, learningRate: Float($0.1), weightDecay: Float(settings.weightDecay)) }
         } catch { throw .invalidOption("\(error)") }
         let counts = (0..<classes).map { c in fitLabels.filter { $0 == c }.count }
         let classWeights: [Float]? = settings.balance == "class-weights"
@@ -99,7 +104,7 @@ enum HeadTrainer {
                                                             classWeights: classWeights)
                     guard loss.value.isFinite else { throw ClassificationError.diverged(epoch: epoch, loss: Double(loss.value)) }
                     try network.accumulateParameterGradients(loss.gradient)
-                    optimizer.step()
+                    for optimizer in optimizers { optimizer.step() }
                     lossSum += Double(loss.value)
                 } catch let error as ClassificationError {
                     throw error

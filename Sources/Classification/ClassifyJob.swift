@@ -4,6 +4,7 @@ import Cohort
 import Extraction
 import Foundation
 import Learn
+import Patches
 import TensorCore
 
 /// Where a run's inputs came from, with hashes, for `metrics.json`.
@@ -92,8 +93,9 @@ public enum ClassifyJob {
     /// Progress reports: a stage's name with (done, total) units.
     public typealias Progress = (_ stage: String, _ done: Int, _ total: Int) -> Void
 
-    /// Runs `request`. Nothing is written until the fit succeeded, except the CNN's best
-    /// checkpoint (itself always complete); every file is written atomically.
+    /// Runs `request`. Every setting is checked before anything is read; nothing in `out` is
+    /// replaced or written until the back end has been fitted and has predicted every set
+    /// (the CNN's best checkpoint waits under a staging name); each file is written atomically.
     /// - Returns: the report and the files written.
     public static func run(_ request: ClassifyRequest, progress: Progress = { _, _, _ in },
                            shouldStop: () -> Bool = { false }) throws(ClassificationError) -> (report: ClassifyReport, files: [URL]) {
@@ -103,7 +105,17 @@ public enum ClassifyJob {
         do { folder = try SplitFolder(request.split) } catch { throw .cohort(error) }
         var split = try LabelledSplit(folder, task: request.task)
         if let manifest = request.manifest { split = try attachScans(split, manifest: manifest) }
+        if request.backend == .cnn, request.manifest != nil {
+            // Every scan's header (readable, 3-D, on the training scans' grid) before training.
+            let train = try VolumeScans(split.train, options: PatchSamplingOptions(), set: "train.tsv", shape: nil)
+            for (name, scans) in split.evaluated {
+                _ = try VolumeScans(scans, options: PatchSamplingOptions(), set: "\(name).tsv", shape: train.shape)
+            }
+        }
         try prepare(request.out, overwrite: request.overwrite)
+        let staging = request.out.appendingPathComponent(stagingPrefix + CNNBackend.checkpointFile)
+        defer { try? FileManager.default.removeItem(at: staging) }
+        var pending: [(url: URL, write: () throws(ClassificationError) -> Void)] = []
         var report = ClassifyReport(
             backend: request.backend, task: request.task, classes: request.task.classes.map(\.rawValue),
             positiveClass: request.task.classes.count == 2 ? request.task.classes[1].rawValue : nil,
@@ -111,8 +123,9 @@ public enum ClassifyJob {
             trainPerClass: Dictionary(grouping: split.train, by: { $0.diagnosis.rawValue }).mapValues(\.count), sets: [],
             modelSelection: nil, ica: nil, cnn: nil, svmSettings: nil, icaSettings: nil, cnnSettings: nil, notes: [], seconds: [:],
             provenance: try provenance(request, folder: folder))
-        var files: [URL] = []
         var outcomes: [(predicted: [Int], probabilities: Tensor)] = []
+        /// Scores for ROC AUC when a model has no probabilities (LinearSVC's decision values).
+        var decisionScores: [Tensor?] = []
         switch request.backend {
         case .svm, .icaSVM:
             report.svmSettings = request.svm
@@ -125,6 +138,7 @@ public enum ClassifyJob {
                 train = try table.matrix(for: split.train, set: "train.tsv")
                 evaluate = { scans, set throws(ClassificationError) in try table.matrix(for: scans, set: set) }
                 if request.backend == .icaSVM {
+                    try checkComponents(request, rows: split.train.count, features: train.shape[1], split: split)
                     preprocessing = [try FastICA.fromSettings(request.ica, seed: request.seed)]
                     report.ica = ICARecord(input: "features", components: request.ica.components, voxels: nil, grid: nil, iterations: nil, converged: nil)
                 }
@@ -137,51 +151,71 @@ public enum ClassifyJob {
                 report.ica = ICARecord(input: "voxels", components: request.ica.components, voxels: layout.voxels.count, grid: layout.grid.array,
                                        iterations: ica.iterations, converged: ica.converged)
                 let url = request.out.appendingPathComponent(componentsFile)
-                try ica.writeMaps(to: url)
-                files.append(url)
+                pending.append((url, { () throws(ClassificationError) in try ica.writeMaps(to: url) }))
             }
             let model = try SVMFitting.fit(train, labels: split.trainLabels, groups: split.trainGroups, settings: request.svm,
                                            preprocessing: preprocessing, seed: request.seed) { progress("grid search", $0, $1) }
             report.modelSelection = ModelSelectionRecord(chosen: model.chosen, innerFolds: request.svm.innerFolds, candidates: model.candidates)
             report.notes += model.notes
             report.seconds["fit"] = Date().timeIntervalSince(started)
+            // LinearSVC has no probabilities: its columns are NaN and ROC AUC comes from its
+            // decision values (a rank statistic, the same for any monotone calibration).
+            let calibrated = request.svm.probability && !request.svm.usesLiblinear(features: train.shape[1])
+            if request.svm.probability && !calibrated {
+                report.notes.append("the liblinear solver gives no probabilities: prob_ columns are NaN; ROC AUC is computed from decision values")
+            }
             for (name, scans) in split.evaluated {
                 let x = try evaluate(scans, "\(name).tsv")
                 do {
-                    let probabilities = request.svm.probability ? try model.predictor.predictProbability(x)
+                    let probabilities = calibrated ? try model.predictor.predictProbability(x)
                         : Tensor(repeating: .nan, shape: [scans.count, request.task.classes.count])
                     outcomes.append((try model.predictor.predict(x), probabilities))
+                    decisionScores.append(calibrated ? nil : try model.predictor.decisionFunction(x))
                 } catch { throw .learn(error) }
             }
         case .cnn:
             report.cnnSettings = request.cnn
-            let (record, probabilities) = try CNNBackend.run(request, split: split, staging: request.out, progress: { epoch, epochs, batch, batches in
+            let (record, probabilities) = try CNNBackend.run(request, split: split, checkpoint: staging, progress: { epoch, epochs, batch, batches in
                 progress("epoch \(epoch)/\(epochs)", batch, batches)
             }, shouldStop: shouldStop)
             report.cnn = record
             report.seconds["fit"] = Date().timeIntervalSince(started)
             for p in probabilities { outcomes.append((argmax(p), p)) }
+            let checkpoint = request.out.appendingPathComponent(CNNBackend.checkpointFile)
+            pending.append((checkpoint, { () throws(ClassificationError) in try install(staging, as: checkpoint) }))
             let log = request.out.appendingPathComponent(CNNBackend.logFile)
-            try write(Data(CNNBackend.log(record.history).utf8), to: log)
-            files += [request.out.appendingPathComponent(CNNBackend.checkpointFile), log]
+            pending.append((log, { () throws(ClassificationError) in try write(Data(CNNBackend.log(record.history).utf8), to: log) }))
         }
         let classes = Array(request.task.classes.indices)
-        for ((name, scans), outcome) in zip(split.evaluated, outcomes) {
-            report.sets.append(ClassifyReport.Evaluated(
-                set: name, scans: scans.count, participants: Set(scans.map(\.participantID)).count,
-                metrics: ClassificationMetrics(truth: scans.map(\.label), predicted: outcome.predicted,
-                                               probabilities: outcome.probabilities.scalars.allSatisfy(\.isFinite) ? outcome.probabilities : nil,
-                                               classes: classes)))
+        for (index, ((name, scans), outcome)) in zip(split.evaluated, outcomes).enumerated() {
+            let truth = scans.map(\.label)
+            var metrics = ClassificationMetrics(truth: truth, predicted: outcome.predicted,
+                                                probabilities: outcome.probabilities.scalars.allSatisfy(\.isFinite) ? outcome.probabilities : nil,
+                                                classes: classes)
+            if index < decisionScores.count, let scores = decisionScores[index] {
+                metrics.rocAUC = ClassificationMetrics.rocAUC(truth: truth, scores: scores, classes: classes)
+            }
+            report.sets.append(ClassifyReport.Evaluated(set: name, scans: scans.count, participants: Set(scans.map(\.participantID)).count,
+                                                        metrics: metrics))
         }
         report.seconds["total"] = Date().timeIntervalSince(started)
-        let predictions = request.out.appendingPathComponent(predictionsFile)
-        try write(Data(predictionTable(split, outcomes).utf8), to: predictions)
-        let metrics = request.out.appendingPathComponent(metricsFile)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-        do { try write(try encoder.encode(report), to: metrics) } catch let error as ClassificationError { throw error } catch { throw .io("\(error)") }
-        return (report, [predictions, metrics] + files)
+        let metricsData: Data
+        do { metricsData = try encoder.encode(report) } catch { throw .io("encoding \(metricsFile): \(error)") }
+        let predictions = request.out.appendingPathComponent(predictionsFile)
+        let metrics = request.out.appendingPathComponent(metricsFile)
+        // The back end's own files, then the predictions, and metrics.json last: its presence
+        // marks a finished run. Outputs of an earlier run that this one does not make go.
+        for (_, writeFile) in pending { try writeFile() }
+        try write(Data(predictionTable(split, outcomes).utf8), to: predictions)
+        try write(metricsData, to: metrics)
+        let written = [predictions, metrics] + pending.map(\.url)
+        for name in ownFiles where !written.contains(where: { $0.lastPathComponent == name }) {
+            try? FileManager.default.removeItem(at: request.out.appendingPathComponent(name))
+        }
+        return (report, written)
     }
 
     /// Which inputs each back end takes, checked before anything is read.
@@ -190,13 +224,43 @@ public enum ClassifyJob {
         case (_, true, true): throw .invalidOption("give --features or --manifest, not both")
         case (.svm, false, _): throw .invalidOption("the svm back end classifies extracted features: give --features (an `adwb extract` output folder)")
         case (.icaSVM, false, false): throw .invalidOption("the ica-svm back end needs --features (ICA on deep features) or --manifest (ICA on voxels)")
-        case (.cnn, false, false), (.cnn, false, true) where request.model == nil:
+        case (.cnn, false, false):
+            throw .invalidOption("the cnn back end needs --model (a pretraining run) with --manifest for whole volumes, or --features")
+        case (.cnn, false, true) where request.model == nil:
             throw .invalidOption("the cnn back end needs --model (a pretraining run) with --manifest for whole volumes, or --features")
         case (.cnn, true, _) where request.model != nil:
             throw .invalidOption("--model applies to whole volumes (--manifest); a head on --features needs no model")
         default: break
         }
         if request.backend != .cnn, request.model != nil { throw .invalidOption("--model applies to the cnn back end only") }
+        switch request.backend {
+        case .svm:
+            try request.svm.validate()
+        case .icaSVM:
+            try request.svm.validate()
+            try request.ica.validate()
+        case .cnn:
+            try request.cnn.validate()
+        }
+    }
+
+    /// FastICA on features is refitted in every inner fold of the grid search (when there is
+    /// more than one candidate): `k` must stay below the smallest set of rows it is fitted on
+    /// (centring leaves rank rows − 1) and at most the feature count.
+    static func checkComponents(_ request: ClassifyRequest, rows: Int, features: Int, split: LabelledSplit) throws(ClassificationError) {
+        var smallest = rows
+        let candidates = request.svm.cValues.count * (request.svm.kernel == "linear" ? 1 : request.svm.gammaValues.count)
+        if candidates > 1,
+           let folds = try? GroupFolds.split(groups: split.trainGroups, labels: split.trainLabels, folds: request.svm.innerFolds, seed: request.seed) {
+            smallest = folds.map(\.train.count).min() ?? rows
+        }
+        let k = request.ica.components
+        guard k >= 1, k <= features else {
+            throw .invalidOption("--ica-components \(k): the features have \(features) columns; use 1 to \(features)")
+        }
+        guard k < smallest else {
+            throw .invalidOption("--ica-components \(k): FastICA is fitted on as few as \(smallest) training rows\(smallest < rows ? " (an inner fold of the grid search)" : ""); use 1 to \(smallest - 1)")
+        }
     }
 
     /// The scans of `manifest` for every row of the split (matched by participant and session).
@@ -217,7 +281,7 @@ public enum ClassifyJob {
                 var attached = scan
                 attached.image = manifest.url(for: row.path)
                 attached.mask = row.maskPath.map { manifest.url(for: $0) }
-                attached.line = row.line
+                attached.manifestLine = row.line
                 return attached
             }
         }
@@ -227,15 +291,30 @@ public enum ClassifyJob {
         return result
     }
 
+    /// Refuses a folder with an earlier run's outputs unless `overwrite` (they are replaced
+    /// only when the new run has finished), and creates it.
     static func prepare(_ directory: URL, overwrite: Bool) throws(ClassificationError) {
         let existing = ownFiles.filter { FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
         if !existing.isEmpty && !overwrite {
             throw .io("\(directory.path) already holds classification outputs (\(existing.joined(separator: ", "))): replace them with --overwrite or choose another --out")
         }
+        do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
+            throw .io("cannot create \(directory.path): \(error.localizedDescription)")
+        }
+    }
+
+    /// A staged file of a run in progress (removed when the run ends, however it ends).
+    static let stagingPrefix = ".staging-"
+
+    /// Moves a staged file into place, replacing an earlier one.
+    static func install(_ staged: URL, as url: URL) throws(ClassificationError) {
         do {
-            for name in existing { try FileManager.default.removeItem(at: directory.appendingPathComponent(name)) }
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch { throw .io("cannot prepare \(directory.path): \(error.localizedDescription)") }
+            if FileManager.default.fileExists(atPath: url.path) {
+                _ = try FileManager.default.replaceItemAt(url, withItemAt: staged)
+            } else {
+                try FileManager.default.moveItem(at: staged, to: url)
+            }
+        } catch { throw .io("\(url.path): \(error)") }
     }
 
     static func provenance(_ request: ClassifyRequest, folder: SplitFolder) throws(ClassificationError) -> ClassifyProvenance {

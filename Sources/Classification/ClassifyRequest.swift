@@ -1,3 +1,4 @@
+import Classifiers
 import Foundation
 
 /// The back ends `adwb classify` offers.
@@ -34,6 +35,15 @@ public struct ICASettings: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case components, algorithm, contrast, whitening, tolerance
         case maxIterations = "max_iterations", voxelDownsample = "voxel_downsample", maskFraction = "mask_fraction"
+    }
+
+    /// Checks every value before anything is read.
+    func validate() throws(ClassificationError) {
+        do { try FastICA.fromSettings(self, seed: 0).validate() } catch let error as ClassificationError { throw error } catch {
+            throw .invalidOption("ICA: \(error)")
+        }
+        guard (1...64).contains(voxelDownsample) else { throw .invalidOption("voxel downsample \(voxelDownsample): 1 to 64") }
+        guard maskFraction.isFinite, (0...1).contains(maskFraction) else { throw .invalidOption("mask fraction \(maskFraction): 0 to 1") }
     }
 }
 

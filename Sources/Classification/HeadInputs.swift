@@ -40,7 +40,7 @@ struct VolumeScans: HeadInputs {
             let found: Triple
             do { found = try NormalisedScan.checkHeaders(Self.source(scan)) } catch { throw .badScan("\(set): \(error)") }
             if let shape, shape != found {
-                throw .badScan("\(set) line \(scan.line.map(String.init) ?? "?"): \(scan.image.path) is \(found.array), other scans are \(shape.array); whole-volume training needs scans on one grid (resample or register them first)")
+                throw .badScan("\(scan.location(set)): \(scan.image.path) is \(found.array), the training scans \(shape.array); whole-volume training needs scans on one grid (resample or register them first)")
             }
             shape = found
         }
@@ -49,7 +49,7 @@ struct VolumeScans: HeadInputs {
     }
 
     static func source(_ scan: LabelledScan) -> ScanSource {
-        ScanSource(name: "\(scan.participantID)/\(scan.sessionID)", image: scan.image, mask: scan.mask, line: scan.line)
+        ScanSource(name: "\(scan.participantID)/\(scan.sessionID)", image: scan.image, mask: scan.mask, line: scan.manifestLine)
     }
 
     func batch(_ indices: [Int], augmentation: inout Augmenter?) throws(ClassificationError) -> Tensor {

@@ -11,11 +11,18 @@ public struct LabelledScan: Sendable, Equatable {
     public var label: Int
     /// Its line in the split's TSV.
     public var line: Int?
+    /// Its line in the `--manifest` its scan was taken from (nil when the split's own path is used).
+    public var manifestLine: Int?
     /// The scan and mask, resolved against the split file's folder.
     public var image: URL
     public var mask: URL?
 
     public var key: ScanKey { ScanKey(participantID: participantID, sessionID: sessionID) }
+
+    /// "validation.tsv line 3 (manifest line 18)", for messages about the scan.
+    func location(_ set: String) -> String {
+        "\(set)\(line.map { " line \($0)" } ?? "")\(manifestLine.map { " (manifest line \($0))" } ?? "")"
+    }
 }
 
 /// (participant, session): how rows of different files are matched.
@@ -41,7 +48,8 @@ public struct LabelledSplit: Sendable {
             manifest.rows.compactMap { row in
                 guard let diagnosis = row.diagnosis, let label = task.label(diagnosis) else { return nil }
                 return LabelledScan(participantID: row.participantID, sessionID: row.sessionID, diagnosis: diagnosis, label: label,
-                                    line: row.line, image: manifest.url(for: row.path), mask: row.maskPath.map { manifest.url(for: $0) })
+                                    line: row.line, manifestLine: nil, image: manifest.url(for: row.path),
+                                    mask: row.maskPath.map { manifest.url(for: $0) })
             }
         }
         train = scans(split.train)

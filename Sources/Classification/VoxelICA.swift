@@ -64,7 +64,7 @@ struct VoxelLayout: Sendable {
         for scan in scans {
             let loaded = try Self.load(scan)
             guard loaded.shape == scanShape, Self.sameGrid(loaded.affine, scanAffine) else {
-                throw .badScan("\(set) line \(scan.line.map(String.init) ?? "?"): \(scan.image.path) is not on the training scans' grid (\(scanShape.array)); voxel ICA needs registered scans on one grid")
+                throw .badScan("\(scan.location(set)): \(scan.image.path) is not on the training scans' grid (\(scanShape.array)); voxel ICA needs registered scans on one grid")
             }
             blocks.append(Self.downsample(loaded, factor: factor, grid: grid).values)
         }
@@ -85,7 +85,7 @@ struct VoxelLayout: Sendable {
 
     private static func checkGrid(_ loaded: NormalisedScan, _ scan: LabelledScan, like first: NormalisedScan) throws(ClassificationError) {
         guard loaded.shape == first.shape, sameGrid(loaded.affine, first.affine) else {
-            throw .badScan("train.tsv line \(scan.line.map(String.init) ?? "?"): \(scan.image.path) has grid \(loaded.shape.array) and affine \(loaded.affine), the first training scan \(first.shape.array) and \(first.affine); voxel ICA needs registered scans on one grid")
+            throw .badScan("\(scan.location("train.tsv")): \(scan.image.path) has grid \(loaded.shape.array) and affine \(loaded.affine), the first training scan \(first.shape.array) and \(first.affine); voxel ICA needs registered scans on one grid")
         }
     }
 

@@ -82,20 +82,33 @@ public struct ClassificationMetrics: Codable, Equatable, Sendable {
             logLoss = nil
             return
         }
+        rocAUC = Self.rocAUC(truth: truth, scores: probabilities, classes: classes)
         let p = probabilities.scalars
-        func auc(_ c: Int) -> Double {
-            var positives: [Double] = [], negatives: [Double] = []
-            for i in 0..<n {
-                if truth[i] == classes[c] { positives.append(Double(p[i * k + c])) } else { negatives.append(Double(p[i * k + c])) }
-            }
-            return positives.isEmpty || negatives.isEmpty ? .nan : Statistics.rocAUC(positives: positives, negatives: negatives)
-        }
-        rocAUC = k == 2 ? auc(1) : (0..<k).map(auc).reduce(0, +) / Double(k)
         var loss = 0.0
         for i in 0..<n {
             guard let c = index[truth[i]] else { continue }
             loss -= Foundation.log(min(1, max(1e-15, Double(p[i * k + c]))))
         }
         logLoss = n > 0 ? loss / Double(n) : nil
+    }
+
+    /// ROC AUC of scores `[n, k]` (one column per class, higher meaning more likely), or
+    /// `[n, 1]` for two classes (a score for `classes[1]`, such as a decision value): the
+    /// Mann–Whitney AUC of the positive column for two classes, the mean of one-vs-rest AUCs
+    /// for more. NaN when a class is absent from `truth`.
+    public static func rocAUC(truth: [Int], scores: Tensor, classes: [Int]) -> Double {
+        let (n, k) = (truth.count, classes.count)
+        precondition(scores.shape == [n, k] || (k == 2 && scores.shape == [n, 1]), "rocAUC: scores \(scores.shape) for \(n) rows of \(k) classes")
+        let width = scores.shape[1]
+        func auc(_ c: Int, column: Int) -> Double {
+            var positives: [Double] = [], negatives: [Double] = []
+            for i in 0..<n {
+                let value = Double(scores.scalars[i * width + column])
+                if truth[i] == classes[c] { positives.append(value) } else { negatives.append(value) }
+            }
+            return positives.isEmpty || negatives.isEmpty ? .nan : Statistics.rocAUC(positives: positives, negatives: negatives)
+        }
+        if k == 2 { return auc(1, column: width - 1) }
+        return (0..<k).map { auc($0, column: $0) }.reduce(0, +) / Double(k)
     }
 }

@@ -121,6 +121,9 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .customLong("lr"), help: "CNN head: Adam learning rate.")
     var learningRate = 3e-4
 
+    @Option(name: .customLong("encoder-lr-scale"), help: "CNN head on volumes: the encoder's learning rate as a multiple of --lr.")
+    var encoderLearningRateScale = 0.1
+
     @Option(name: .customLong("balance"), help: "CNN head: oversample (default), class-weights or none.")
     var balance = "oversample"
 
@@ -168,6 +171,7 @@ struct ClassifyCommand: ParsableCommand {
         request.cnn.epochs = epochs
         request.cnn.batchSize = batchSize
         request.cnn.learningRate = learningRate
+        request.cnn.encoderLearningRateScale = encoderLearningRateScale
         request.cnn.balance = balance
         request.cnn.patience = patience
         request.cnn.maxShift = maxShift

@@ -59,9 +59,16 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "A peer figures JSON from bench_peers.py (e.g. ../shared/peers/baseline-2026-11-30.json) or reports/bench_nibabel_io.py: show its figures for the same thread count beside ours (repeatable).")
     var peers: [String] = []
 
+    @Option(name: .customLong("dump-data"), help: "Write the classifier kernels' input matrices as .npy into this folder and exit (for reports/bench_sklearn_same_data.py).")
+    var dumpData: String?
+
     func run() throws {
         if list {
             for kernel in Bench.kernels() { print(kernel.name) }
+            return
+        }
+        if let dumpData {
+            for url in try Bench.dumpClassifierData(to: URL(fileURLWithPath: dumpData)) { print(url.path) }
             return
         }
         compute.apply()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmarks
+import TensorCore
 import Foundation
 import Testing
 @testable import adwb
@@ -9,7 +10,39 @@ import Testing
     let names = Bench.kernels().map(\.name)
     #expect(names == ["sgemm_1024", "sgemm_2048", "cae_encoder_forward", "cae_train_step", "sae_epoch_100k", "cae_encode_volume",
                       "nifti_read_mni_1mm", "nifti_write_mni_1mm", "synth_render_96", "synth_scan_96",
-                      "sae_pretrain_100k", "cae_pretrain_step", "sae_pretrain_stream_100k", "extract_volume_cae"])
+                      "sae_pretrain_100k", "cae_pretrain_step", "sae_pretrain_stream_100k", "extract_volume_cae"]
+                     + ["400x512", "400x2048", "1000x512", "1000x2048", "4000x512", "4000x2048"].flatMap {
+                         ["svc_rbf_fit_\($0)", "svc_linear_fit_\($0)", "linear_svc_fit_\($0)"]
+                     }
+                     + ["fastica_400x20000_k20", "fastica_400x20000_k50", "fastica_4000x512_k20", "fastica_4000x512_k50"])
+}
+
+@Test func classifierKernelsReportTheirSolverFacts() throws {
+    let report = try Bench.run(filters: ["svc_rbf_fit_400x512", "linear_svc_fit_400x512"])
+    let svc = try #require(report.kernels["svc_rbf_fit_400x512"]?.facts)
+    // bench_peers.py's scikit-learn SVC on its own draw of this shape: 390 support vectors, 591 iterations.
+    let supportVectors = try #require(svc["n_support"])
+    #expect(supportVectors > 100 && supportVectors <= 400)
+    #expect((svc["n_iter"] ?? 0) > 0)
+    #expect((report.kernels["linear_svc_fit_400x512"]?.facts?["n_iter"] ?? 0) > 0)
+    #expect(report.kernels.values.allSatisfy { $0.gflops == nil })
+}
+
+@Test func dumpedClassifierDataIsWhatTheKernelsFit() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("adwb-dump-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let files = try Bench.dumpClassifierData(to: directory).map(\.lastPathComponent)
+    #expect(files.count == 6 * 2 + 4)
+    let x = try NumpyFile.read(from: directory.appendingPathComponent("svm_400x512_x.npy"))
+    let y = try NumpyFile.read(from: directory.appendingPathComponent("svm_400x512_y.npy"))
+    let (expectedX, expectedY) = BenchData.classification(samples: 400, features: 512, seed: 0)
+    #expect(x == expectedX)
+    #expect(y.scalars == expectedY.map(Float.init))
+    // Standardised: every column has mean 0 and variance 1.
+    let column = (0..<400).map { Double(x.scalars[$0 * 512 + 70]) }
+    #expect(abs(column.reduce(0, +) / 400) < 1e-5)
+    #expect(abs(column.map { $0 * $0 }.reduce(0, +) / 400 - 1) < 1e-4)
+    #expect(try NumpyFile.read(from: directory.appendingPathComponent("fastica_4000x512_k20.npy")).shape == [4000, 512])
 }
 
 @Test func benchReportHasTheStableJSONSchema() throws {
@@ -59,6 +92,23 @@ import Testing
     #expect(try PeerBaseline(contentsOf: url, threads: 1).figures == ["sgemm_2048": ["openblas ctypes": 166.0]])
     #expect(throws: PeerBaselineError.self) { try PeerBaseline(contentsOf: url, threads: 4) }
     #expect(throws: PeerBaselineError.self) { try PeerBaseline(contentsOf: url.appendingPathExtension("missing"), threads: 2) }
+}
+
+@Test func peerBaselineReadsScikitLearnRunsOfBothSources() throws {
+    let json = """
+    {"sklearn": {"svc": [{"fit_ms": 21.1, "n_train": 400, "d": 512, "kernel": "rbf"}],
+                 "linear_svc": [{"fit_ms": 10.6, "n_train": 400, "d": 512}],
+                 "fastica": [{"ms": 745.0, "n_samples": 400, "n_features": 20000, "n_components": 20, "threads": 1},
+                             {"ms": 575.7, "n_samples": 400, "n_features": 20000, "n_components": 20, "threads": 2}]},
+     "sklearn_same_data": {"svc": [{"fit_ms": 20.7, "n_train": 400, "d": 512, "kernel": "rbf"}]}}
+    """
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("peers-\(UUID().uuidString).json")
+    try Data(json.utf8).write(to: url)
+    defer { try? FileManager.default.removeItem(at: url) }
+    let two = try PeerBaseline(contentsOf: url, threads: 2)
+    #expect(two.figures["svc_rbf_fit_400x512"] == ["scikit-learn": 21.1, "scikit-learn same data": 20.7])
+    #expect(two.figures["linear_svc_fit_400x512"] == ["scikit-learn": 10.6])
+    #expect(two.figures["fastica_400x20000_k20"] == ["scikit-learn": 575.7])
 }
 
 @Test func peerBaselineReadsNibabelFiguresAndMerges() throws {
