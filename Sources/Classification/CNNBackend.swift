@@ -73,10 +73,11 @@ enum CNNBackend {
         let encoderLayers: [any Layer]
         do {
             let loaded = try PretrainedRun.load(model)
+            try checkPretrainingParticipants(loaded, split: split)
             run = settings.initialisation == "random" ? try loaded.untrained(seed: request.seed) : loaded
             encoder = try FeatureEncoder(run: run, options: ExtractionOptions())
             encoderLayers = try encoder.makeNetworks().map.layers
-        } catch { throw .invalidOption("\(model.path): \(error)") }
+        } catch let error as ClassificationError { throw error } catch { throw .invalidOption("\(model.path): \(error)") }
         let trainInputs = try VolumeScans(split.train, options: run.config.patches, set: "train.tsv", shape: nil)
         let grid = Triple(settings.grid[0], settings.grid[1], settings.grid[2])
         if let problem = encoder.geometryProblemForHead(trainInputs.shape, grid: grid) { throw .invalidOption(problem) }
@@ -105,6 +106,18 @@ enum CNNBackend {
                                        trainableParameters: network.trainableParameters.reduce(0) { $0 + $1.parameter.value.count },
                                        bestEpoch: trained.bestEpoch, stoppingParticipants: trained.stoppingParticipants, history: trained.history)
         return (record, probabilities)
+    }
+
+    /// Refuses a run pretrained on participants that this split evaluates: their scans would
+    /// have shaped the encoder that is then scored on them.
+    static func checkPretrainingParticipants(_ run: PretrainedRun, split: LabelledSplit) throws {
+        let seen = Set(run.provenance.trainingParticipants + run.provenance.validationParticipants)
+        for (name, scans) in split.evaluated {
+            let overlap = Set(scans.map(\.participantID)).intersection(seen).sorted()
+            guard overlap.isEmpty else {
+                throw ClassificationError.invalidOption("\(run.directory.url.path) was pretrained on \(overlap.count) participant(s) of \(name).tsv (\(overlap.prefix(5).joined(separator: ", "))\(overlap.count > 5 ? ", ..." : "")): pretrain on the split's train.tsv (and unlabelled scans) so that the evaluated participants stay unseen")
+            }
+        }
     }
 
     /// Sets the head's input standardisation from the pooled encoder outputs of every

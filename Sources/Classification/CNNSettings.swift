@@ -19,8 +19,9 @@ public struct CNNSettings: Codable, Equatable, Sendable {
     public var batchSize = 4
     /// Adam's learning rate (of the new head).
     public var learningRate = 3e-4
-    /// The encoder's learning rate as a multiple of `learningRate`: pretrained layers are
-    /// usually fine-tuned more gently than a fresh head (discriminative learning rates).
+    /// The pretrained encoder's learning rate as a multiple of `learningRate`: pretrained
+    /// layers are usually fine-tuned more gently than a fresh head (discriminative learning
+    /// rates). A `random` encoder trains at the head's rate.
     public var encoderLearningRateScale = 0.1
     /// L2 penalty added to the gradient (Adam's `weight_decay`).
     public var weightDecay = 1e-4
@@ -29,8 +30,8 @@ public struct CNNSettings: Codable, Equatable, Sendable {
     public var balance = "oversample"
     /// Epochs without a lower early-stopping loss before training stops.
     public var patience = 8
-    /// Share of training participants held out for early stopping (never the split's
-    /// validation or test participants).
+    /// Share of each class's training participants held out for early stopping (at least
+    /// one per class; never the split's validation or test participants).
     public var stoppingFraction = 0.2
     /// Augmentation of training volumes: probability of a left–right flip (off by default:
     /// atrophy can be lateralised), largest shift in voxels per axis, and relative intensity

@@ -56,24 +56,18 @@ enum HeadTrainer {
     static func train(_ network: HeadNetwork, inputs: some HeadInputs, labels: [Int], groups: [String], classes: Int,
                       settings: CNNSettings, augment: Bool, seed: UInt64, checkpoint: URL?,
                       progress: (Int, Int, Int, Int) -> Void, shouldStop: () -> Bool) throws(ClassificationError) -> TrainedHead {
-        let folds = max(2, Int((1 / settings.stoppingFraction).rounded()))
-        let split: (train: [Int], test: [Int])
-        do {
-            split = try GroupFolds.split(groups: groups, labels: labels, folds: folds, seed: SplitMix64.derive(seed, 1))[0]
-        } catch {
-            throw .invalidOption("early stopping holds out \(Int(settings.stoppingFraction * 100))% of the training participants: \(error)")
-        }
+        let split = try holdOut(groups: groups, labels: labels, classes: classes, fraction: settings.stoppingFraction,
+                                seed: SplitMix64.derive(seed, 1))
         let fitLabels = split.train.map { labels[$0] }
-        for c in 0..<classes where !fitLabels.contains(c) {
-            throw .invalidOption("after holding out participants for early stopping, class \(c) has no training scan left; lower the stopping fraction or add participants")
-        }
         // Two parameter groups: the encoder's layers at a fraction of the head's rate.
         let trainable = network.trainableParameters
         let encoderParameters = trainable.filter { $0.name.hasPrefix("encoder.") }
         let headParameters = trainable.filter { !$0.name.hasPrefix("encoder.") }
         let optimizers: [Adam]
         do {
-            optimizers = try [(headParameters, settings.learningRate), (encoderParameters, settings.learningRate * settings.encoderLearningRateScale)]
+            // A random encoder has nothing to preserve: it trains at the head's rate.
+            let encoderScale = settings.initialisation == "random" ? 1 : settings.encoderLearningRateScale
+            optimizers = try [(headParameters, settings.learningRate), (encoderParameters, settings.learningRate * encoderScale)]
                 .filter { !$0.0.isEmpty }
                 .map { try Adam(parameters: $0.0, learningRate: Float($0.1), weightDecay: Float(settings.weightDecay)) }
         } catch { throw .invalidOption("\(error)") }
@@ -133,6 +127,34 @@ enum HeadTrainer {
         for (parameter, value) in zip(parameters, best.weights) { parameter.value = value }
         let stoppingParticipants = Set(split.test.map { groups[$0] }).count
         return TrainedHead(network: network, classes: classes, history: history, bestEpoch: best.epoch, stoppingParticipants: stoppingParticipants)
+    }
+
+    /// The early-stopping participants: in every class, `fraction` of its participants
+    /// (rounded, at least one), drawn with `seed`; all their scans leave training.
+    /// - Throws: `.invalidOption` when a class has fewer than two participants (it could not
+    ///   be both trained on and held out).
+    static func holdOut(groups: [String], labels: [Int], classes: Int, fraction: Double,
+                        seed: UInt64) throws(ClassificationError) -> (train: [Int], test: [Int]) {
+        var firstLabel: [String: Int] = [:]
+        var order: [String] = []
+        for (g, label) in zip(groups, labels) where firstLabel[g] == nil {
+            firstLabel[g] = label
+            order.append(g)
+        }
+        var generator = Xoshiro256StarStar(seed: seed)
+        var held = Set<String>()
+        for c in 0..<classes {
+            var members = order.filter { firstLabel[$0] == c }
+            guard members.count >= 2 else {
+                throw .invalidOption("class \(c) has \(members.count) training participant(s): early stopping needs at least two per class (one held out, one trained on)")
+            }
+            members.seededShuffle(using: &generator)
+            let count = min(members.count - 1, max(1, Int((fraction * Double(members.count)).rounded())))
+            held.formUnion(members.prefix(count))
+        }
+        let test = groups.indices.filter { held.contains(groups[$0]) }
+        let train = groups.indices.filter { !held.contains(groups[$0]) }
+        return (train, test)
     }
 
     /// The epoch's sample order before shuffling: every row once, and with `oversample` the

@@ -129,6 +129,7 @@ public enum ClassifyJob {
         switch request.backend {
         case .svm, .icaSVM:
             report.svmSettings = request.svm
+            report.svmSettings?.cValues = request.svm.cGrid
             var preprocessing: [any Transformer] = []
             var train: Tensor
             var evaluate: (_ scans: [LabelledScan], _ set: String) throws(ClassificationError) -> Tensor
@@ -160,7 +161,8 @@ public enum ClassifyJob {
             report.seconds["fit"] = Date().timeIntervalSince(started)
             // LinearSVC has no probabilities: its columns are NaN and ROC AUC comes from its
             // decision values (a rank statistic, the same for any monotone calibration).
-            let calibrated = request.svm.probability && !request.svm.usesLiblinear(features: train.shape[1])
+            let svmWidth = request.backend == .icaSVM && request.features != nil ? request.ica.components : train.shape[1]
+            let calibrated = request.svm.probability && !request.svm.usesLiblinear(features: svmWidth)
             if request.svm.probability && !calibrated {
                 report.notes.append("the liblinear solver gives no probabilities: prob_ columns are NaN; ROC AUC is computed from decision values")
             }
@@ -170,7 +172,11 @@ public enum ClassifyJob {
                     let probabilities = calibrated ? try model.predictor.predictProbability(x)
                         : Tensor(repeating: .nan, shape: [scans.count, request.task.classes.count])
                     outcomes.append((try model.predictor.predict(x), probabilities))
-                    decisionScores.append(calibrated ? nil : try model.predictor.decisionFunction(x))
+                    // Decision values serve as class scores when they are per class: one
+                    // column for two classes, or liblinear's one-vs-rest columns (not the
+                    // SMO's one-vs-one pairs, whose AUC is left undefined).
+                    let perClass = request.task.classes.count == 2 || request.svm.usesLiblinear(features: svmWidth)
+                    decisionScores.append(calibrated || !perClass ? nil : try model.predictor.decisionFunction(x))
                 } catch { throw .learn(error) }
             }
         case .cnn:
@@ -249,7 +255,7 @@ public enum ClassifyJob {
     /// (centring leaves rank rows − 1) and at most the feature count.
     static func checkComponents(_ request: ClassifyRequest, rows: Int, features: Int, split: LabelledSplit) throws(ClassificationError) {
         var smallest = rows
-        let candidates = request.svm.cValues.count * (request.svm.kernel == "linear" ? 1 : request.svm.gammaValues.count)
+        let candidates = request.svm.cGrid.count * (request.svm.kernel == "linear" ? 1 : request.svm.gammaValues.count)
         if candidates > 1,
            let folds = try? GroupFolds.split(groups: split.trainGroups, labels: split.trainLabels, folds: request.svm.innerFolds, seed: request.seed) {
             smallest = folds.map(\.train.count).min() ?? rows

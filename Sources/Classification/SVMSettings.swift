@@ -5,14 +5,16 @@ import Learn
 /// The SVM back end's settings: the kernel and the grid its hyperparameters are chosen from
 /// by participant-level inner cross-validation on the training rows.
 public struct SVMSettings: Codable, Equatable, Sendable {
-    /// `linear`, `rbf`, `poly` or `sigmoid`.
-    public var kernel = "rbf"
+    /// `linear` (the default: with far more features than training scans, as deep features
+    /// and voxels have, a linear SVM is the field's standard and an RBF kernel rarely helps),
+    /// `rbf`, `poly` or `sigmoid`.
+    public var kernel = "linear"
     /// `smo` (libsvm's solver, any kernel), `liblinear` (dual coordinate descent, linear
     /// kernel only, for many features) or `auto` (liblinear for a linear kernel when there
     /// are more than 20,000 features, else smo).
     public var solver = "auto"
-    /// Values of C tried.
-    public var cValues: [Double] = [0.1, 1, 10, 100]
+    /// Values of C tried; nil for the kernel's default grid (`defaultCValues`).
+    public var cValues: [Double]?
     /// Values of gamma tried (RBF, polynomial, sigmoid): a number, `scale` (1 / (d·Var X),
     /// scikit-learn's default), `auto` (1 / d), or `scale*f` for a multiple of scale.
     public var gammaValues: [String] = ["scale*0.1", "scale", "scale*10"]
@@ -34,6 +36,17 @@ public struct SVMSettings: Codable, Equatable, Sendable {
         case innerFolds = "inner_folds", cacheMegabytes = "cache_megabytes"
     }
 
+    /// C grids by kernel: decades from 10⁻³ to 10 for a linear kernel on standardised
+    /// features (Clinica's linear SVMs search a similar range); 1 to 1000 for the others, whose
+    /// smaller C values leave every multiplier at its bound on small training sets and the
+    /// decision to the intercept alone.
+    public static func defaultCValues(kernel: String) -> [Double] {
+        kernel == "linear" ? [0.001, 0.01, 0.1, 1, 10] : [1, 10, 100, 1000]
+    }
+
+    /// The C values searched.
+    var cGrid: [Double] { cValues ?? Self.defaultCValues(kernel: kernel) }
+
     /// Whether the liblinear solver serves `features` features.
     func usesLiblinear(features: Int) -> Bool {
         solver == "liblinear" || (solver == "auto" && kernel == "linear" && features > 20_000)
@@ -46,11 +59,11 @@ public struct SVMSettings: Codable, Equatable, Sendable {
         }
         guard ["auto", "smo", "liblinear"].contains(solver) else { throw .invalidOption("unknown SVM solver '\(solver)' (use auto, smo or liblinear)") }
         guard solver != "liblinear" || kernel == "linear" else { throw .invalidOption("the liblinear solver takes the linear kernel only") }
-        guard !cValues.isEmpty, cValues.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw .invalidOption("C values \(cValues): each must be a positive number") }
+        guard !cGrid.isEmpty, cGrid.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw .invalidOption("C values \(cGrid): each must be a positive number") }
         guard ["balanced", "none"].contains(classWeight) else { throw .invalidOption("unknown class weight '\(classWeight)' (use balanced or none)") }
         guard innerFolds >= 2 else { throw .invalidOption("inner folds \(innerFolds): at least 2") }
         guard degree >= 1, coef0.isFinite, cacheMegabytes >= 0 else { throw .invalidOption("degree \(degree), coef0 \(coef0), cache \(cacheMegabytes) MB") }
-        if kernel != "linear" { _ = try gammas() }
+        _ = try gammas()  // checked for every kernel: a typo should not wait for a kernel change
     }
 
     /// The gamma grid as the SVM takes it, each with its text.

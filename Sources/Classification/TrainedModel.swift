@@ -5,7 +5,7 @@ import TensorCore
 /// A fitted back end and how it was chosen, as `metrics.json` records it.
 public struct TrainedModel: Sendable {
     public var predictor: any FittedClassifier
-    /// The setting the grid search chose (empty when there was one candidate).
+    /// The setting the grid search chose (the only one when there was one candidate).
     public var chosen: [String: String]
     /// Every candidate's inner cross-validation scores.
     public var candidates: [CandidateScore]
@@ -25,10 +25,11 @@ enum SVMFitting {
                     seed: UInt64, progress: (Int, Int) -> Void) throws(ClassificationError) -> TrainedModel {
         try settings.validate()
         let steps = [Standardiser()] + preprocessing + (preprocessing.isEmpty ? [] : [Standardiser()])
-        let features = x.shape.count == 2 ? x.shape[1] : 0
+        // The SVM's input width: after ICA, its components.
+        let features = preprocessing.compactMap { ($0 as? FastICA)?.components }.last ?? (x.shape.count == 2 ? x.shape[1] : 0)
         do {
             if settings.usesLiblinear(features: features) {
-                let candidates = settings.cValues.map { c in
+                let candidates = settings.cGrid.map { c in
                     (settings: ["C": "\(c)"], estimator: Pipeline(steps, LinearSVC(c: c, classWeight: settings.classWeight == "balanced" ? .balanced : .none, seed: seed)))
                 }
                 return try search(candidates, x, labels, groups, settings, seed, progress)
@@ -41,19 +42,24 @@ enum SVMFitting {
             default: kernels = try settings.gammas().map { (.sigmoid(gamma: $0.gamma, coef0: settings.coef0), ["gamma": $0.text]) }
             }
             var candidates: [(settings: [String: String], estimator: Pipeline<SupportVectorClassifier>)] = []
-            for c in settings.cValues {
+            for c in settings.cGrid {
                 for (kernel, described) in kernels {
                     var options = SVMOptions()
                     options.kernel = kernel
                     options.c = c
                     options.classWeight = settings.classWeight == "balanced" ? .balanced : .none
-                    options.probability = settings.probability
+                    // Inner folds score predicted labels: Platt scaling only for the final refit.
+                    options.probability = false
                     options.cacheMegabytes = settings.cacheMegabytes
                     options.seed = seed
                     candidates.append((described.merging(["C": "\(c)"]) { a, _ in a }, Pipeline(steps, SupportVectorClassifier(options: options))))
                 }
             }
-            return try search(candidates, x, labels, groups, settings, seed, progress)
+            return try search(candidates, x, labels, groups, settings, seed, progress) { candidate in
+                var refitted = candidate
+                refitted.classifier.options.probability = settings.probability
+                return refitted
+            }
         } catch let error as ClassificationError {
             throw error
         } catch let error as LearnError {
@@ -65,10 +71,29 @@ enum SVMFitting {
 
     private static func search<C: Classifier>(_ candidates: [(settings: [String: String], estimator: C)], _ x: Tensor, _ labels: [Int],
                                               _ groups: [String], _ settings: SVMSettings, _ seed: UInt64,
-                                              _ progress: (Int, Int) -> Void) throws(LearnError) -> TrainedModel {
+                                              _ progress: (Int, Int) -> Void, refit: (C) -> C = { $0 }) throws(LearnError) -> TrainedModel {
         let search = GridSearch(candidates: candidates, folds: settings.innerFolds, seed: seed)
-        let result = try search.fit(x, labels, groups: groups, progress: progress)
-        return TrainedModel(predictor: result.best, chosen: candidates.count > 1 ? candidates[result.bestIndex].settings : candidates[0].settings,
-                            candidates: result.scores, notes: [])
+        let result = try search.fit(x, labels, groups: groups, progress: progress, refit: refit)
+        return TrainedModel(predictor: result.best, chosen: candidates[result.bestIndex].settings, candidates: result.scores,
+                            notes: warnings(result.best))
+    }
+
+    /// The fitted model's convergence warnings: FastICA's, and an SVM stopped by its
+    /// iteration limit.
+    private static func warnings(_ fitted: some FittedClassifier) -> [String] {
+        var notes: [String] = []
+        var classifier: any FittedClassifier = fitted
+        if let pipeline = fitted as? Pipeline<SupportVectorClassifier>.Fitted {
+            notes += pipeline.steps.compactMap { ($0 as? FastICA.Fitted)?.warning }
+            classifier = pipeline.classifier
+        } else if let pipeline = fitted as? Pipeline<LinearSVC>.Fitted {
+            notes += pipeline.steps.compactMap { ($0 as? FastICA.Fitted)?.warning }
+            classifier = pipeline.classifier
+        }
+        if let svc = classifier as? FittedSVC, !svc.converged {
+            notes.append("the SVM solver stopped at its iteration limit before converging")
+        }
+        if let linear = classifier as? LinearSVC.Fitted, let warning = linear.warning { notes.append(warning) }
+        return notes
     }
 }

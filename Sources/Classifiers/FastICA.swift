@@ -45,7 +45,8 @@ public struct FastICA: Transformer, Codable, Equatable {
         case svd
     }
 
-    /// Number of components `k`; nil means `min(n, d)`.
+    /// Number of components `k`; nil means `min(n − 1, d)`, the rank centred data can have
+    /// (scikit-learn's `min(n, d)` fails whenever there are no more samples than features).
     public var components: Int?
     public var algorithm: Algorithm
     public var contrast: Contrast
@@ -101,7 +102,7 @@ public struct FastICA: Transformer, Codable, Equatable {
         try validate()
         let (n, d) = try Validation.matrix(x)
         guard n >= 2 else { throw .badShape(what: "X", shape: x.shape, reason: "FastICA needs at least two samples") }
-        let k = components ?? min(n, d)
+        let k = components ?? max(1, min(n - 1, d))
         guard k <= min(n, d) else {
             throw .invalidOption(name: "components", value: "\(k)",
                                  reason: "must be at most min(samples, features) = \(min(n, d)) for X of shape [\(n), \(d)]")

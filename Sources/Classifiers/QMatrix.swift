@@ -153,7 +153,11 @@ final class QMatrix {
     deinit { rows?.deallocate() }
 
     /// How many columns of `length` values `prefetch` can hold at once.
-    func columnsAtOnce(length: Int) -> Int { cache.columnsAtOnce(length: length) }
+    func columnsAtOnce(length: Int) -> Int {
+        // What the cache can keep, and at most a 16 MB block of rows and results for the GEMM
+        // (the block lives beside the cache, so it must not grow with the budget).
+        min(cache.columnsAtOnce(length: length), max(1, (1 << 22) / max(1, source.features + length)))
+    }
 
     /// Values `[0, length)` of column `i` (in the solver's current order). Valid until the
     /// next call that computes columns, except that the two most recently returned columns

@@ -51,6 +51,10 @@ public struct SupportVectorClassifier: Classifier, Codable, Equatable {
 
         let classBounds = try options.classWeight.multipliers(classes: classes, counts: counts).map { options.c * $0 }
         let gamma = options.kernel.gamma?.resolved(for: x.scalars, features: d) ?? 0
+        // Kernel values are single precision (as libsvm's cache): γ must survive the rounding.
+        if options.kernel.gamma != nil, !(Float(gamma).isFinite && Float(gamma) > 0) {
+            throw .invalidOption(name: "gamma", value: "\(gamma)", reason: "outside the single-precision range the kernel is computed in")
+        }
         let rows = KernelRows(x.scalars, features: d, order: order, function: KernelFunction(options.kernel, gamma: gamma))
         let context = TrainingContext(
             rows: rows, classCount: k, largestPair: counts.sorted(by: >).prefix(2).reduce(0, +), options: options)
@@ -76,6 +80,11 @@ public struct SupportVectorClassifier: Classifier, Codable, Equatable {
                 })
             }
             let solution = context.solve(indices, labels: labels, bounds: bounds)
+            // Kernel values that overflow (a polynomial of large raw features, say) leave NaNs,
+            // as scikit-learn reports: refuse the model rather than predict from it.
+            guard solution.rho.isFinite, solution.objective.isFinite, solution.alpha.allSatisfy(\.isFinite) else {
+                throw .numerical("the SVM of classes \(classes[i]) and \(classes[j]) has non-finite dual coefficients or intercept: the kernel values overflow single precision; standardise the features or lower gamma, degree or coef0")
+            }
             converged = converged && solution.converged
             solutions.append(solution)
         }

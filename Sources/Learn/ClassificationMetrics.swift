@@ -86,7 +86,8 @@ public struct ClassificationMetrics: Codable, Equatable, Sendable {
         let p = probabilities.scalars
         var loss = 0.0
         for i in 0..<n {
-            guard let c = index[truth[i]] else { continue }
+            // Every truth label was checked against `classes` for the confusion matrix.
+            let c = index[truth[i]] ?? 0
             loss -= Foundation.log(min(1, max(1e-15, Double(p[i * k + c]))))
         }
         logLoss = n > 0 ? loss / Double(n) : nil
@@ -95,10 +96,11 @@ public struct ClassificationMetrics: Codable, Equatable, Sendable {
     /// ROC AUC of scores `[n, k]` (one column per class, higher meaning more likely), or
     /// `[n, 1]` for two classes (a score for `classes[1]`, such as a decision value): the
     /// Mann–Whitney AUC of the positive column for two classes, the mean of one-vs-rest AUCs
-    /// for more. NaN when a class is absent from `truth`.
+    /// for more. NaN when a class is absent from `truth`, or when `scores` has another shape
+    /// (one-vs-one decision values, say, which are not per-class scores).
     public static func rocAUC(truth: [Int], scores: Tensor, classes: [Int]) -> Double {
         let (n, k) = (truth.count, classes.count)
-        precondition(scores.shape == [n, k] || (k == 2 && scores.shape == [n, 1]), "rocAUC: scores \(scores.shape) for \(n) rows of \(k) classes")
+        guard scores.shape == [n, k] || (k == 2 && scores.shape == [n, 1]) else { return .nan }
         let width = scores.shape[1]
         func auc(_ c: Int, column: Int) -> Double {
             var positives: [Double] = [], negatives: [Double] = []

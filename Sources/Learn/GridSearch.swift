@@ -29,12 +29,16 @@ public struct GridSearch<Candidate: Classifier>: Sendable {
     ///   - x: training rows `[n, d]`; `y` their labels; `groups` their participant ids.
     ///   - progress: called with (done, total) fits.
     /// - Throws: `.tooFewSamples` when a class has fewer participants than inner folds.
-    public func fit(_ x: Tensor, _ y: [Int], groups: [String], progress: (Int, Int) -> Void = { _, _ in }) throws(LearnError) -> Result {
+    ///   - refit: the estimator refitted on all rows from the chosen candidate (by default the
+    ///     candidate itself; e.g. the same SVM with Platt scaling, which scoring by predicted
+    ///     labels does not need).
+    public func fit(_ x: Tensor, _ y: [Int], groups: [String], progress: (Int, Int) -> Void = { _, _ in },
+                    refit: (Candidate) -> Candidate = { $0 }) throws(LearnError) -> Result {
         guard !candidates.isEmpty else { throw .invalidOption(name: "grid", value: "[]", reason: "no candidate settings to search") }
         let (n, _, classes, _) = try Validation.trainingSet(x, y)
         guard groups.count == n else { throw .shapeMismatch(what: "participant ids", expected: n, got: groups.count) }
         if candidates.count == 1 {
-            return Result(best: try candidates[0].estimator.fit(x, y), bestIndex: 0, scores: [])
+            return Result(best: try refit(candidates[0].estimator).fit(x, y), bestIndex: 0, scores: [])
         }
         var groupLabel: [String: Int] = [:]
         for (g, label) in zip(groups, y) where groupLabel[g] == nil { groupLabel[g] = label }
@@ -42,7 +46,7 @@ public struct GridSearch<Candidate: Classifier>: Sendable {
             let participants = groupLabel.values.filter { $0 == label }.count
             guard participants >= folds else {
                 throw .tooFewSamples(label: label, count: participants, needed: folds,
-                                     reason: "participants of the class; inner cross-validation with \(folds) folds needs one per fold (lower the inner folds or give a single setting)")
+                                     reason: "too few participants for inner cross-validation with \(folds) folds, which needs one per fold (lower the inner folds or give a single setting)")
             }
         }
         let splits = try GroupFolds.split(groups: groups, labels: y, folds: folds, seed: seed)
@@ -61,7 +65,7 @@ public struct GridSearch<Candidate: Classifier>: Sendable {
         }
         var bestIndex = 0
         for (i, score) in scores.enumerated() where score.mean > scores[bestIndex].mean { bestIndex = i }
-        return Result(best: try candidates[bestIndex].estimator.fit(x, y), bestIndex: bestIndex, scores: scores)
+        return Result(best: try refit(candidates[bestIndex].estimator).fit(x, y), bestIndex: bestIndex, scores: scores)
     }
 
     private func rows(_ x: Tensor, _ indices: [Int]) throws(LearnError) -> Tensor {

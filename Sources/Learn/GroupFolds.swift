@@ -7,7 +7,8 @@ public enum GroupFolds {
     /// `k` (train, test) index pairs over `groups.count` samples.
     ///
     /// Each group takes the label of its first sample; groups are shuffled with `seed` within
-    /// each label and dealt round-robin to the folds, so every fold gets a share of every class.
+    /// each label and dealt round-robin to the folds, so every fold gets a share of every class
+    /// that has at least `k` participants.
     /// - Throws: `invalidOption` when `k < 2` or there are fewer groups than folds.
     public static func split(groups: [String], labels: [Int], folds k: Int, seed: UInt64) throws(LearnError)
         -> [(train: [Int], test: [Int])]

@@ -28,7 +28,7 @@ public enum LearnError: Error, Equatable, CustomStringConvertible {
             if let label { return "training labels hold a single class (\(label)); a classifier needs at least two" }
             return "training labels are empty; a classifier needs at least two classes"
         case .tooFewSamples(let label, let count, let needed, let reason):
-            return "class \(label) has \(count) sample(s), \(needed) needed: \(reason)"
+            return "class \(label): \(reason) (it has \(count), \(needed) are needed)"
         case .invalidOption(let name, let value, let reason):
             return "invalid \(name) \(value): \(reason)"
         case .numerical(let message):

@@ -122,7 +122,7 @@ public enum BLAS {
 
 /// Mixed-precision level-1 kernels that CBLAS lacks: float32 data against a float64 vector,
 /// for iterative solvers (liblinear's coordinate descent) whose stopping rule needs `wᵀx`
-/// more exactly than single precision gives. SIMD over 8 lanes, two accumulators.
+/// more exactly than single precision gives. SIMD over 8 lanes.
 public enum MixedPrecision {
     /// `Σ_j x_j w_j` for float32 `x` and float64 `w`.
     @inlinable

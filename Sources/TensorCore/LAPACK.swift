@@ -53,6 +53,9 @@ public enum LinearAlgebra {
         let n = try square(a, routine)
         var vectors = a
         var values = Tensor(zeros: [n])
+        guard 1 + 6 * n + 2 * n * n <= Int(Int32.max) else {
+            throw TensorError.invalidShape(operation: routine, shape: a.shape, reason: "too large for LAPACK's 32-bit workspace sizes")
+        }
         // Workspace sized by LAPACK's documented minimum, not by a workspace query: the query
         // returns its size as a float, which rounds below the need once n ≳ 2,900 (2n² > 2²⁴).
         var work = [Float](repeating: 0, count: 1 + 6 * n + 2 * n * n)

@@ -50,10 +50,10 @@ struct ClassifyCommand: ParsableCommand {
     var overwrite = false
 
     @Option(name: .customLong("kernel"), help: "SVM kernel: linear, rbf, poly or sigmoid.")
-    var kernel = "rbf"
+    var kernel = "linear"
 
-    @Option(name: .customLong("c"), help: "SVM C values to search, comma-separated.")
-    var cValues = "0.1,1,10,100"
+    @Option(name: .customLong("c"), help: "SVM C values to search, comma-separated (default: 0.001,0.01,0.1,1,10 for a linear kernel, 1,10,100,1000 for the others).")
+    var cValues: String?
 
     @Option(name: .customLong("gamma"), help: "SVM gamma values to search: numbers, scale, auto or scale*<factor>, comma-separated.")
     var gammaValues = "scale*0.1,scale,scale*10"
@@ -73,7 +73,7 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .customLong("inner-folds"), help: "Participant-level inner folds of the grid search.")
     var innerFolds = 3
 
-    @Flag(name: .customLong("no-probability"), help: "Skip Platt scaling (probability columns are NaN, no ROC AUC).")
+    @Flag(name: .customLong("no-probability"), help: "Skip Platt scaling (probability columns are NaN; for two classes ROC AUC comes from the decision values).")
     var noProbability = false
 
     @Option(name: .customLong("ica-components"), help: "Independent components.")
@@ -148,7 +148,7 @@ struct ClassifyCommand: ParsableCommand {
         request.overwrite = overwrite
         request.svm.kernel = kernel
         request.svm.solver = svmSolver
-        request.svm.cValues = try numbers(cValues, option: "--c")
+        request.svm.cValues = try cValues.map { try numbers($0, option: "--c") }
         request.svm.gammaValues = gammaValues.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         request.svm.degree = degree
         request.svm.coef0 = coef0
@@ -177,7 +177,9 @@ struct ClassifyCommand: ParsableCommand {
         request.cnn.maxShift = maxShift
         request.cnn.flipProbability = flipProbability
 
-        let interrupt = InterruptFlag(notice: "classify: stopping after this minibatch (nothing but the best checkpoint is kept)...")
+        // CNN training stops cleanly between minibatches; the other back ends are left to the
+        // default signal action (nothing is written before they finish).
+        let interrupt = backend == .cnn ? InterruptFlag(notice: "classify: stopping after this minibatch (nothing will be written)...") : nil
         var bars: [String: ProgressBar] = [:]
         let outcome: (report: ClassifyReport, files: [URL])
         do {
@@ -185,12 +187,12 @@ struct ClassifyCommand: ParsableCommand {
                 let bar = bars[stage] ?? ProgressBar("classify: \(stage)", total: total)
                 bars[stage] = bar
                 bar.update(done)
-            }, shouldStop: { interrupt.isSet })
+            }, shouldStop: { interrupt?.isSet ?? false })
         } catch {
             // (A `catch ClassificationError.interrupted` pattern crashes Swift 6.3's SILGen here.)
             guard case .interrupted = error else { throw error }
             classifyLog(error.description)
-            throw ExitCode(128 + (interrupt.signalNumber ?? SIGINT))
+            throw ExitCode(128 + (interrupt?.signalNumber ?? SIGINT))
         }
         let report = outcome.report
         if let chosen = report.modelSelection?.chosen, !chosen.isEmpty {

@@ -21,7 +21,7 @@ import TestSupport
     }
 
     static func grid(_ svm: SVMSettings) -> [[String: String]] {
-        svm.cValues.flatMap { c in svm.kernel == "linear" ? [["C": "\(c)"]] : svm.gammaValues.map { ["C": "\(c)", "gamma": $0] } }
+        svm.cGrid.flatMap { c in svm.kernel == "linear" ? [["C": "\(c)"]] : svm.gammaValues.map { ["C": "\(c)", "gamma": $0] } }
     }
 
     @Test(arguments: ["linear", "rbf"])

@@ -43,7 +43,8 @@ import TestSupport
         let scratch = try ScratchFolder("classify-finetune-vs-random")
         defer { scratch.remove() }
         var cohort = SyntheticCohortOptions()
-        cohort.seed = 0
+        // ADWB_FINETUNE_COHORT reruns the protocol on another cohort (the figures above).
+        cohort.seed = ProcessInfo.processInfo.environment["ADWB_FINETUNE_COHORT"].flatMap(UInt64.init) ?? 0
         cohort.participants = 40
         cohort.shape = [48, 48, 48]
         cohort.voxelSize = 4
@@ -62,7 +63,7 @@ import TestSupport
         config.training.batchSize = 32
         config.training.epochs = 20
         config.training.patience = 1000
-        _ = try Pretraining.start(config: config, manifest: manifest, output: scratch.url("cae")).trainer.run()
+        _ = try Pretraining.start(config: config, manifest: scratch.url("split/split-0/train.tsv"), output: scratch.url("cae")).trainer.run()
 
         var best: [String: [Double]] = [:]
         for initialisation in ["pretrained", "random"] {

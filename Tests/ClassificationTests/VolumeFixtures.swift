@@ -56,7 +56,9 @@ enum VolumeCohort {
         config.training.validationPatches = 32
         let output = folder.appendingPathComponent("run-cae")
         do {
-            _ = try Pretraining.start(config: config, manifest: manifest, output: output).trainer.run()
+            // On the split's training participants only: classify refuses a run that saw the
+            // participants it evaluates.
+            _ = try Pretraining.start(config: config, manifest: split.appendingPathComponent("train.tsv"), output: output).trainer.run()
         } catch {
             fatalError("cannot train the classification test CAE: \(error)")
         }

@@ -71,7 +71,7 @@ struct ThresholdClassifier: Classifier {
     @Test func gridSearchNeedsAParticipantPerFoldInEveryClass() throws {
         let x = try Tensor(shape: [4, 1], scalars: [0, 1, 0, 1])
         let candidates = [Float(0.4), 0.6].map { (settings: ["threshold": "\($0)"], estimator: ThresholdClassifier(threshold: $0)) }
-        #expect(throws: LearnError.tooFewSamples(label: 0, count: 2, needed: 3, reason: "participants of the class; inner cross-validation with 3 folds needs one per fold (lower the inner folds or give a single setting)")) {
+        #expect(throws: LearnError.tooFewSamples(label: 0, count: 2, needed: 3, reason: "too few participants for inner cross-validation with 3 folds, which needs one per fold (lower the inner folds or give a single setting)")) {
             try GridSearch(candidates: candidates, folds: 3).fit(x, [0, 1, 0, 1], groups: ["a", "b", "c", "d"])
         }
     }
