@@ -3,17 +3,6 @@ import TensorCore
 
 // Shape letters: n samples, d features, k classes, m = 1 (two classes) or k score columns.
 
-/// Per-class weights multiplying the cost `c` of a class's samples (scikit-learn's
-/// `class_weight` for `LinearSVC`).
-public enum LinearClassWeight: Codable, Equatable, Sendable {
-    /// Every class costs `c`.
-    case none
-    /// Class `j` costs `c · n / (k · n_j)`, so that rare classes weigh as much as common ones.
-    case balanced
-    /// Class label → weight; labels left out keep weight 1.
-    case custom([Int: Double])
-}
-
 /// A linear support vector machine trained by dual coordinate descent (liblinear's
 /// `L2R_L2LOSS_SVC_DUAL` / `L2R_L1LOSS_SVC_DUAL`, scikit-learn's `LinearSVC`):
 /// Hsieh, Chang, Lin, Keerthi & Sundararajan, "A dual coordinate descent method for
@@ -50,13 +39,13 @@ public struct LinearSVC: Classifier, Codable, Equatable {
     public var fitIntercept: Bool
     /// Value of the bias feature appended to every row, > 0.
     public var interceptScaling: Double
-    public var classWeight: LinearClassWeight
+    public var classWeight: ClassWeight
     /// Seed of the random order in which each pass visits the samples.
     public var seed: UInt64
 
     public init(
         c: Double = 1, loss: Loss = .squaredHinge, tolerance: Double = 1e-4, maxIterations: Int = 1000,
-        fitIntercept: Bool = true, interceptScaling: Double = 1, classWeight: LinearClassWeight = .none,
+        fitIntercept: Bool = true, interceptScaling: Double = 1, classWeight: ClassWeight = .none,
         seed: UInt64 = 0
     ) {
         self.c = c
@@ -152,23 +141,12 @@ public struct LinearSVC: Classifier, Codable, Equatable {
                 : "LinearSVC did not converge in \(maxIterations) iterations (tolerance \(tolerance)); consider raising maxIterations or tolerance, or standardising the features")
     }
 
-    /// `c` times each class's weight, in `classes` order.
+    /// `c` times each class's weight (`ClassWeight`, shared with the kernel SVM), in
+    /// `classes` order.
     func classCosts(classes: [Int], encoded: [Int]) throws(LearnError) -> [Double] {
-        switch classWeight {
-        case .none:
-            return Array(repeating: c, count: classes.count)
-        case .balanced:
-            var counts = [Int](repeating: 0, count: classes.count)
-            for j in encoded { counts[j] += 1 }
-            let (n, k) = (Double(encoded.count), Double(classes.count))
-            return counts.map { c * n / (k * Double($0)) }
-        case .custom(let weights):
-            let known = Set(classes)
-            if let stray = weights.keys.sorted().first(where: { !known.contains($0) }) {
-                throw .invalidOption(name: "classWeight", value: "\(stray)", reason: "is not a training label (labels are \(classes))")
-            }
-            return classes.map { c * (weights[$0] ?? 1) }
-        }
+        var counts = [Int](repeating: 0, count: classes.count)
+        for j in encoded { counts[j] += 1 }
+        return try classWeight.multipliers(classes: classes, counts: counts).map { c * $0 }
     }
 
     /// A fitted linear SVM.
