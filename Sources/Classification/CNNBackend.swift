@@ -43,8 +43,9 @@ enum CNNBackend {
             let standardiser: Standardiser.Fitted
             let train: Tensor
             do {
-                standardiser = try Standardiser().fit(try table.matrix(for: split.train, set: "train.tsv"))
-                train = try standardiser.transform(try table.matrix(for: split.train, set: "train.tsv"))
+                let rows = try table.matrix(for: split.train, set: "train.tsv")
+                standardiser = try Standardiser().fit(rows)
+                train = try standardiser.transform(rows)
             } catch let error as ClassificationError { throw error } catch let error as LearnError { throw .learn(error) } catch { throw .io("\(error)") }
             let head: [any Layer]
             do {
