@@ -32,14 +32,17 @@ enum CNNBackend {
     static let logFile = "training_log.tsv"
 
     /// Trains on `split.train` and returns probabilities for every evaluated set.
-    /// - Parameter checkpoint: where the best epoch's weights are written as training goes.
-    static func run(_ request: ClassifyRequest, split: LabelledSplit, checkpoint: URL, progress: (Int, Int, Int, Int) -> Void,
+    /// - Parameters:
+    ///   - table: the features (`--features`), or nil for whole volumes;
+    ///   - volumes: the training and evaluated scans, their headers checked (whole volumes);
+    ///   - checkpoint: where the best epoch's weights are written as training goes.
+    static func run(_ request: ClassifyRequest, split: LabelledSplit, table: FeatureTable?, volumes: (train: VolumeScans, evaluated: [VolumeScans])?,
+                    checkpoint: URL, progress: (Int, Int, Int, Int) -> Void,
                     shouldStop: () -> Bool) throws(ClassificationError) -> (record: CNNTrainingRecord, probabilities: [Tensor]) {
         let settings = request.cnn
         try settings.validate()
         let k = split.task.classes.count
-        if let features = request.features {
-            let table = try FeatureTable.readForClassification(features)
+        if let table {
             let standardiser: Standardiser.Fitted
             let train: Tensor
             do {
@@ -68,7 +71,7 @@ enum CNNBackend {
                                            bestEpoch: trained.bestEpoch, stoppingParticipants: trained.stoppingParticipants, history: trained.history)
             return (record, probabilities)
         }
-        guard let model = request.model else { throw .invalidOption("the CNN head needs --features, or --model with --manifest") }
+        guard let model = request.model, let volumes else { throw .invalidOption("the CNN head needs --features, or --model with --manifest") }
         let run: PretrainedRun
         let encoder: FeatureEncoder
         let encoderLayers: [any Layer]
@@ -79,7 +82,9 @@ enum CNNBackend {
             encoder = try FeatureEncoder(run: run, options: ExtractionOptions())
             encoderLayers = try encoder.makeNetworks().map.layers
         } catch let error as ClassificationError { throw error } catch { throw .invalidOption("\(model.path): \(error)") }
-        let trainInputs = try VolumeScans(split.train, options: run.config.patches, set: "train.tsv", shape: nil)
+        // Normalised as the pretraining run normalised its patches.
+        var trainInputs = volumes.train
+        trainInputs.options = run.config.patches
         let grid = Triple(settings.grid[0], settings.grid[1], settings.grid[2])
         if let problem = encoder.geometryProblemForHead(trainInputs.shape, grid: grid) { throw .invalidOption(problem) }
         let frozen = settings.freeze == "all" ? Int.max : settings.freeze == "none" ? 0 : Int(settings.freeze) ?? 0
@@ -98,8 +103,8 @@ enum CNNBackend {
                                             settings: settings, augment: true, seed: request.seed, checkpoint: checkpoint,
                                             progress: progress, shouldStop: shouldStop)
         var probabilities: [Tensor] = []
-        for (name, scans) in split.evaluated {
-            let inputs = try VolumeScans(scans, options: run.config.patches, set: "\(name).tsv", shape: trainInputs.shape)
+        for var inputs in volumes.evaluated {
+            inputs.options = run.config.patches
             probabilities.append(try trained.probabilities(inputs, batchSize: settings.batchSize))
         }
         let record = CNNTrainingRecord(input: "volumes", encoder: encoder.summary, initialisation: settings.initialisation,
@@ -151,11 +156,5 @@ extension FeatureEncoder {
             return "scans of \(shape.array) give a \(map.array) feature map, smaller than the head's pooling grid \(grid.array); choose a coarser --cnn-grid"
         }
         return nil
-    }
-}
-
-extension FeatureTable {
-    static func readForClassification(_ directory: URL) throws(ClassificationError) -> FeatureTable {
-        do { return try read(directory) } catch { throw .extraction(error) }
     }
 }

@@ -105,12 +105,14 @@ public enum ClassifyJob {
         do { folder = try SplitFolder(request.split) } catch { throw .cohort(error) }
         var split = try LabelledSplit(folder, task: request.task)
         if let manifest = request.manifest { split = try attachScans(split, manifest: manifest) }
+        let table = try request.features.map { (url: URL) throws(ClassificationError) in try FeatureTable.readForClassification(url) }
+        var volumes: (train: VolumeScans, evaluated: [VolumeScans])?
         if request.backend == .cnn, request.manifest != nil {
             // Every scan's header (readable, 3-D, on the training scans' grid) before training.
             let train = try VolumeScans(split.train, options: PatchSamplingOptions(), set: "train.tsv", shape: nil)
-            for (name, scans) in split.evaluated {
-                _ = try VolumeScans(scans, options: PatchSamplingOptions(), set: "\(name).tsv", shape: train.shape)
-            }
+            volumes = (train, try split.evaluated.map { (name, scans) throws(ClassificationError) in
+                try VolumeScans(scans, options: PatchSamplingOptions(), set: "\(name).tsv", shape: train.shape)
+            })
         }
         try prepare(request.out, overwrite: request.overwrite)
         let staging = request.out.appendingPathComponent(stagingPrefix + CNNBackend.checkpointFile)
@@ -122,10 +124,10 @@ public enum ClassifyJob {
             trainScans: split.train.count, trainParticipants: Set(split.trainGroups).count,
             trainPerClass: Dictionary(grouping: split.train, by: { $0.diagnosis.rawValue }).mapValues(\.count), sets: [],
             modelSelection: nil, ica: nil, cnn: nil, svmSettings: nil, icaSettings: nil, cnnSettings: nil, notes: [], seconds: [:],
-            provenance: try provenance(request, folder: folder))
-        var outcomes: [(predicted: [Int], probabilities: Tensor)] = []
-        /// Scores for ROC AUC when a model has no probabilities (LinearSVC's decision values).
-        var decisionScores: [Tensor?] = []
+            provenance: provenance(request, folder: folder, features: table))
+        /// Per evaluated set; `scores` stand in for probabilities in ROC AUC when a model has
+        /// none (decision values).
+        var outcomes: [(predicted: [Int], probabilities: Tensor, scores: Tensor?)] = []
         switch request.backend {
         case .svm, .icaSVM:
             report.svmSettings = request.svm
@@ -134,8 +136,7 @@ public enum ClassifyJob {
             var train: Tensor
             var evaluate: (_ scans: [LabelledScan], _ set: String) throws(ClassificationError) -> Tensor
             if request.backend == .icaSVM { report.icaSettings = request.ica }
-            if let features = request.features {
-                let table = try FeatureTable.readForClassification(features)
+            if let table {
                 train = try table.matrix(for: split.train, set: "train.tsv")
                 evaluate = { scans, set throws(ClassificationError) in try table.matrix(for: scans, set: set) }
                 if request.backend == .icaSVM {
@@ -171,34 +172,34 @@ public enum ClassifyJob {
                 do {
                     let probabilities = calibrated ? try model.predictor.predictProbability(x)
                         : Tensor(repeating: .nan, shape: [scans.count, request.task.classes.count])
-                    outcomes.append((try model.predictor.predict(x), probabilities))
                     // Decision values serve as class scores when they are per class: one
                     // column for two classes, or liblinear's one-vs-rest columns (not the
                     // SMO's one-vs-one pairs, whose AUC is left undefined).
                     let perClass = request.task.classes.count == 2 || request.svm.usesLiblinear(features: svmWidth)
-                    decisionScores.append(calibrated || !perClass ? nil : try model.predictor.decisionFunction(x))
+                    outcomes.append((try model.predictor.predict(x), probabilities,
+                                     calibrated || !perClass ? nil : try model.predictor.decisionFunction(x)))
                 } catch { throw .learn(error) }
             }
         case .cnn:
             report.cnnSettings = request.cnn
-            let (record, probabilities) = try CNNBackend.run(request, split: split, checkpoint: staging, progress: { epoch, epochs, batch, batches in
+            let (record, probabilities) = try CNNBackend.run(request, split: split, table: table, volumes: volumes, checkpoint: staging, progress: { epoch, epochs, batch, batches in
                 progress("epoch \(epoch)/\(epochs)", batch, batches)
             }, shouldStop: shouldStop)
             report.cnn = record
             report.seconds["fit"] = Date().timeIntervalSince(started)
-            for p in probabilities { outcomes.append((argmax(p), p)) }
+            for p in probabilities { outcomes.append((argmax(p), p, nil)) }
             let checkpoint = request.out.appendingPathComponent(CNNBackend.checkpointFile)
             pending.append((checkpoint, { () throws(ClassificationError) in try install(staging, as: checkpoint) }))
             let log = request.out.appendingPathComponent(CNNBackend.logFile)
             pending.append((log, { () throws(ClassificationError) in try write(Data(CNNBackend.log(record.history).utf8), to: log) }))
         }
         let classes = Array(request.task.classes.indices)
-        for (index, ((name, scans), outcome)) in zip(split.evaluated, outcomes).enumerated() {
+        for ((name, scans), outcome) in zip(split.evaluated, outcomes) {
             let truth = scans.map(\.label)
             var metrics = ClassificationMetrics(truth: truth, predicted: outcome.predicted,
                                                 probabilities: outcome.probabilities.scalars.allSatisfy(\.isFinite) ? outcome.probabilities : nil,
                                                 classes: classes)
-            if index < decisionScores.count, let scores = decisionScores[index] {
+            if let scores = outcome.scores {
                 metrics.rocAUC = ClassificationMetrics.rocAUC(truth: truth, scores: scores, classes: classes)
             }
             report.sets.append(ClassifyReport.Evaluated(set: name, scans: scans.count, participants: Set(scans.map(\.participantID)).count,
@@ -323,21 +324,16 @@ public enum ClassifyJob {
         } catch { throw .io("\(url.path): \(error)") }
     }
 
-    static func provenance(_ request: ClassifyRequest, folder: SplitFolder) throws(ClassificationError) -> ClassifyProvenance {
-        var featuresHash: String?
-        if let features = request.features {
-            let url = features.appendingPathComponent(FeatureExport.safetensorsFile)
-            featuresHash = (try? Data(contentsOf: url)).map(SHA256.hex)
-        }
-        return ClassifyProvenance(adwbVersion: Pretraining.version, split: request.split.standardizedFileURL.path, trainSha256: folder.train.contentHash,
-                                  features: request.features?.standardizedFileURL.path, featuresSha256: featuresHash,
+    static func provenance(_ request: ClassifyRequest, folder: SplitFolder, features: FeatureTable?) -> ClassifyProvenance {
+        ClassifyProvenance(adwbVersion: Pretraining.version, split: request.split.standardizedFileURL.path, trainSha256: folder.train.contentHash,
+                                  features: request.features?.standardizedFileURL.path, featuresSha256: features?.sha256,
                                   manifest: request.manifest?.standardizedFileURL.path, model: request.model?.standardizedFileURL.path,
                                   seed: request.seed, threads: Engine.threads)
     }
 
     /// `predictions.tsv`: participant_id, session_id, diagnosis, predicted, one `prob_<class>`
     /// column per class, and the set (validation or test) of the row.
-    static func predictionTable(_ split: LabelledSplit, _ outcomes: [(predicted: [Int], probabilities: Tensor)]) -> String {
+    static func predictionTable(_ split: LabelledSplit, _ outcomes: [(predicted: [Int], probabilities: Tensor, scores: Tensor?)]) -> String {
         let classes = split.task.classes
         var text = (["participant_id", "session_id", "diagnosis", "predicted"] + classes.map { "prob_\($0.rawValue)" } + ["set"])
             .joined(separator: "\t") + "\n"

@@ -23,4 +23,9 @@ extension FeatureTable {
         }
         do { return try values.gatheringBatch(indices) } catch { throw .io("\(directory.path): \(error)") }
     }
+
+    /// `read`, with its error as a classification error.
+    static func readForClassification(_ directory: URL) throws(ClassificationError) -> FeatureTable {
+        do { return try read(directory) } catch { throw .extraction(error) }
+    }
 }

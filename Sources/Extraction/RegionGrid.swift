@@ -1,4 +1,5 @@
 import Foundation
+import NeuralNet
 import TensorCore
 
 /// The grid of regions a feature map is pooled over, with PyTorch's adaptive-pooling bounds:
@@ -25,7 +26,7 @@ public struct RegionGrid: Sendable, Equatable {
     /// Map voxels of region `index` along `axis`.
     public func bounds(_ index: Int, axis: Int) -> Range<Int> {
         let (n, g) = axis == 0 ? (mapShape.d, grid.d) : axis == 1 ? (mapShape.h, grid.h) : (mapShape.w, grid.w)
-        return (index * n / g)..<((index + 1) * n + g - 1) / g
+        return AdaptiveAvgPool3d.bounds(index, length: n, cells: g)
     }
 
     /// The per-axis indices `(i, j, k)` of region `r`.

@@ -86,8 +86,9 @@ public final class AdaptiveAvgPool3d: Layer {
         self.grid = grid
     }
 
-    /// The input range of output cell `i` along an axis of `length` split into `cells`.
-    static func bounds(_ i: Int, length: Int, cells: Int) -> Range<Int> {
+    /// The input range of output cell `i` along an axis of `length` split into `cells`
+    /// (also the regions `adwb extract` pools feature maps over).
+    public static func bounds(_ i: Int, length: Int, cells: Int) -> Range<Int> {
         (i * length / cells)..<(((i + 1) * length + cells - 1) / cells)
     }
 

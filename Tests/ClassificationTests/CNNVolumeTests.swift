@@ -104,18 +104,10 @@ import TestSupport
         let split = try SplitFolder(VolumeCohort.split)
         let target = split.validation.rows[1]
         let splitLine = try #require(target.line)
-        var (header, rows) = try VolumeCohort.absoluteManifest()
-        rows.reverse()
-        let (pathColumn, maskColumn) = (header.firstIndex(of: "path")!, header.firstIndex(of: "mask_path")!)
-        let row = try #require(rows.firstIndex { $0[0] == target.participantID && $0[1] == target.sessionID })
-        let manifestLine = row + 2
+        let (cropped, manifestLine) = try VolumeCohort.manifestReplacing(target, stem: "cropped", at: scratch.url("manifest.tsv")) {
+            try VolumeCohort.copyCropped($0, to: $1, depth: 30)
+        }
         #expect(manifestLine != splitLine)
-        let cropped = scratch.url("cropped_T1w.nii.gz")
-        try VolumeCohort.copyCropped(URL(fileURLWithPath: rows[row][pathColumn]), to: cropped, depth: 30)
-        try VolumeCohort.copyCropped(URL(fileURLWithPath: rows[row][maskColumn]), to: scratch.url("cropped_mask.nii.gz"), depth: 30)
-        rows[row][pathColumn] = cropped.path
-        rows[row][maskColumn] = scratch.path("cropped_mask.nii.gz")
-        try VolumeCohort.writeManifest(header: header, rows: rows, to: scratch.url("manifest.tsv"))
 
         var request = Self.request(out: scratch.url("out"))
         request.manifest = scratch.url("manifest.tsv")

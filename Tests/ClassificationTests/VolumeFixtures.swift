@@ -83,6 +83,28 @@ enum VolumeCohort {
         return (header, rows)
     }
 
+    /// Writes the cohort's manifest to `url` with its rows reversed (so manifest lines differ
+    /// from split lines) and `target`'s image and mask replaced by `copy(source, destination)`
+    /// copies named `<stem>_T1w.nii.gz` and `<stem>_mask.nii.gz` beside it.
+    /// - Returns: the replaced image and the target's line in the written manifest.
+    static func manifestReplacing(_ target: ManifestRow, stem: String, at url: URL,
+                                  copy: (URL, URL) throws -> Void) throws -> (image: URL, manifestLine: Int) {
+        var (header, rows) = try absoluteManifest()
+        rows.reverse()
+        let (pathColumn, maskColumn) = (header.firstIndex(of: "path")!, header.firstIndex(of: "mask_path")!)
+        guard let row = rows.firstIndex(where: { $0[0] == target.participantID && $0[1] == target.sessionID }) else {
+            throw CocoaError(.fileReadNoSuchFile)
+        }
+        let folder = url.deletingLastPathComponent()
+        let (image, mask) = (folder.appendingPathComponent("\(stem)_T1w.nii.gz"), folder.appendingPathComponent("\(stem)_mask.nii.gz"))
+        try copy(URL(fileURLWithPath: rows[row][pathColumn]), image)
+        try copy(URL(fileURLWithPath: rows[row][maskColumn]), mask)
+        rows[row][pathColumn] = image.path
+        rows[row][maskColumn] = mask.path
+        try writeManifest(header: header, rows: rows, to: url)
+        return (image, row + 2)
+    }
+
     static func writeManifest(header: [String], rows: [[String]], to url: URL) throws {
         try Data((([header] + rows).map { $0.joined(separator: "\t") }.joined(separator: "\n") + "\n").utf8).write(to: url)
     }

@@ -92,18 +92,10 @@ import VolumeIO
 
         // The cohort's manifest, rows reversed (so manifest lines differ from split lines),
         // with the target's image and mask moved to another grid.
-        var (header, rows) = try VolumeCohort.absoluteManifest()
-        rows.reverse()
-        let (pathColumn, maskColumn) = (header.firstIndex(of: "path")!, header.firstIndex(of: "mask_path")!)
-        let row = try #require(rows.firstIndex { $0[0] == target.participantID && $0[1] == target.sessionID })
-        let manifestLine = row + 2
+        let (moved, manifestLine) = try VolumeCohort.manifestReplacing(target, stem: "moved", at: scratch.url("manifest.tsv")) {
+            try VolumeCohort.copyShifted($0, to: $1, shift: 7)
+        }
         #expect(manifestLine != splitLine)
-        let moved = scratch.url("moved_T1w.nii.gz")
-        try VolumeCohort.copyShifted(URL(fileURLWithPath: rows[row][pathColumn]), to: moved, shift: 7)
-        try VolumeCohort.copyShifted(URL(fileURLWithPath: rows[row][maskColumn]), to: scratch.url("moved_mask.nii.gz"), shift: 7)
-        rows[row][pathColumn] = moved.path
-        rows[row][maskColumn] = scratch.path("moved_mask.nii.gz")
-        try VolumeCohort.writeManifest(header: header, rows: rows, to: scratch.url("manifest.tsv"))
 
         let out = scratch.url("out")
         let error = Fixture.failure(Self.request(out: out, manifest: scratch.url("manifest.tsv")))
