@@ -313,16 +313,14 @@ public enum ClassifyJob {
     /// A staged file of a run in progress (removed when the run ends, however it ends).
     static let stagingPrefix = ".staging-"
 
-    /// Moves a staged file into place, replacing an earlier one.
+    /// Moves a staged file into place, replacing an earlier one atomically (`rename(2)`;
+    /// Foundation's `replaceItemAt` fails on Linux when the target exists).
     static func install(_ staged: URL, as url: URL) throws(ClassificationError) {
-        do {
-            if FileManager.default.fileExists(atPath: url.path) {
-                _ = try FileManager.default.replaceItemAt(url, withItemAt: staged)
-            } else {
-                try FileManager.default.moveItem(at: staged, to: url)
-            }
-        } catch { throw .io("\(url.path): \(error)") }
+        guard rename(staged.path, url.path) == 0 else {
+            throw .io("\(url.path): cannot move \(staged.lastPathComponent) into place (\(String(cString: strerror(errno))))")
+        }
     }
+
 
     static func provenance(_ request: ClassifyRequest, folder: SplitFolder, features: FeatureTable?) -> ClassifyProvenance {
         ClassifyProvenance(adwbVersion: Pretraining.version, split: request.split.standardizedFileURL.path, trainSha256: folder.train.contentHash,

@@ -116,6 +116,20 @@ import TestSupport
         #expect(a != c, "seeds 5 and 6 gave the same checkpoint")
     }
 
+    @Test func aRerunWithOverwriteReplacesTheCheckpoint() throws {
+        let scratch = try Self.prepared("classify-cnn-overwrite")
+        defer { scratch.remove() }
+        var request = Fixture.request(.cnn, split: scratch.url("split"), features: scratch.url("features"), out: scratch.url("out"))
+        _ = try ClassifyJob.run(request)
+        let first = try Data(contentsOf: scratch.url("out/cnn_best.safetensors"))
+        request.overwrite = true
+        request.seed = 6
+        _ = try ClassifyJob.run(request)
+        let second = try Data(contentsOf: scratch.url("out/cnn_best.safetensors"))
+        #expect(first != second, "the checkpoint of the second run did not replace the first")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("out/.staging-cnn_best.safetensors")))
+    }
+
     @Test func earlyStoppingEndsTrainingAfterPatienceEpochsWithoutImprovement() throws {
         let scratch = try Self.prepared("classify-cnn-patience")
         defer { scratch.remove() }
