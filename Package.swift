@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "Learn", targets: ["Learn"]),
         .library(name: "Classifiers", targets: ["Classifiers"]),
         .library(name: "Classification", targets: ["Classification"]),
+        .library(name: "Preprocessing", targets: ["Preprocessing"]),
     ],
     dependencies: [
         // Command-line parsing for the `adwb` tool (subcommands, options, validation).
@@ -50,6 +51,7 @@ let package = Package(
         .target(name: "Learn", dependencies: ["TensorCore", "Reports"]),
         .target(name: "Classifiers", dependencies: ["TensorCore", "Learn"]),
         .target(name: "Classification", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Extraction", "Learn", "Classifiers"]),
+        .target(name: "Preprocessing", dependencies: ["TensorCore", "VolumeIO", "Cohort", "Patches", "Reports"]),
         .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Extraction", "Learn", "Classifiers"]),
         .executableTarget(
             name: "adwb",
@@ -78,6 +80,7 @@ let package = Package(
         .testTarget(name: "LearnTests", dependencies: ["Learn", "TestSupport"]),
         .testTarget(name: "ClassifiersTests", dependencies: ["Classifiers", "Learn", "TestSupport"]),
         .testTarget(name: "ClassificationTests", dependencies: ["Classification", "Classifiers", "Learn", "Extraction", "Autoencoders", "Cohort", "NeuralNet", "VolumeIO", "TestSupport"]),
+        .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "Cohort", "VolumeIO", "TestSupport"]),
         .testTarget(name: "AdwbTests", dependencies: ["adwb", "Benchmarks", "TestSupport"]),
     ]
 )

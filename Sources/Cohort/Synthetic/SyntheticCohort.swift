@@ -18,6 +18,16 @@ public enum SyntheticCohort {
         SyntheticRenderer(options: options).render(participant, participant.sessions[session])
     }
 
+    /// The cohort's template (`adwb preprocess`'s default registration target): the
+    /// canonical anatomy of an average cognitively normal 70-year-old, unposed (world = head
+    /// coordinates, origin at the brain's centre), noise- and bias-free, on the recipe's grid;
+    /// with its brain mask and tissue labels. Every scan's `headToWorld` maps this template's
+    /// world onto the scan's.
+    public static func template(_ options: SyntheticCohortOptions) throws(CohortError) -> SyntheticScan {
+        try options.validate()
+        return SyntheticRenderer(options: options).renderTemplate()
+    }
+
     /// The participants a recipe describes (no voxels yet).
     public static func participants(_ options: SyntheticCohortOptions) throws(CohortError) -> [SyntheticParticipant] {
         try options.validate()

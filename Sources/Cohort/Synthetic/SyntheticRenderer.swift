@@ -15,6 +15,10 @@ public struct SyntheticScan: Sendable {
     public var hippocampusML: Double
     /// Lateral and third ventricles (mL), counted on `labels`.
     public var ventriclesML: Double
+    /// The scan's pose: head coordinates (the template's world, mm) → this scan's world (mm),
+    /// a rotation times the participant's head scale plus a shift. The true answer of an
+    /// affine registration of this scan to the cohort's template.
+    public var headToWorld: Affine
 }
 
 /// Turns participants and sessions into voxels. The canonical anatomy (structure positions
@@ -132,33 +136,78 @@ struct SyntheticRenderer: Sendable {
 
     // MARK: Rendering
 
-    func render(_ participant: SyntheticParticipant, _ session: SyntheticSession) -> SyntheticScan {
-        var random = Xoshiro256StarStar(seed: session.seed)
-        let (shape, affine) = grid(&random)
-        let anatomy = anatomy(participant, session)
+    /// How one scan was acquired: head pose, tissue intensities, bias field and noise.
+    struct Acquisition {
+        /// Rotation (radians, about x then y then z) and translation (mm) of the head.
+        var angles = Vec3(x: 0, y: 0, z: 0)
+        var translation = Vec3(x: 0, y: 0, z: 0)
+        /// Intensity of each tissue, indexed by `Tissue.rawValue`.
+        var table: [Float]
+        /// Rician noise standard deviation.
+        var sigma: Float = 0
+        /// Coefficients of the log bias field's quadratic polynomial.
+        var bias = [Float](repeating: 0, count: 9)
+        var noiseSeed: UInt64 = 0
+    }
 
-        // Pose: world p = t + R S q for head coordinates q.
-        let angles = Vec3(x: clampedNormal(&random, 0.05, 0.14), y: clampedNormal(&random, 0.05, 0.14), z: clampedNormal(&random, 0.05, 0.14))
-        let translation = Vec3(x: clampedNormal(&random, 3, 6), y: clampedNormal(&random, 3, 6), z: clampedNormal(&random, 3, 6))
-        let rotationT = Mat3.rotation(angles).transposed
-        let s = participant.headScale
-        let toHead = Mat3(r0: (1 / s.x) * rotationT.r0, r1: (1 / s.y) * rotationT.r1, r2: (1 / s.z) * rotationT.r2)
-        func column(_ c: Int) -> Vec3 { Vec3(x: Float(affine[0, c]), y: Float(affine[1, c]), z: Float(affine[2, c])) }
-        let origin = toHead.apply(column(3) - translation)
-        let step = (toHead.apply(column(0)), toHead.apply(column(1)), toHead.apply(column(2)))
-
-        // Intensities: site scale and contrast, per-scan jitter.
-        let siteIndex = Float(participant.site.unicodeScalars.last.map { Int($0.value) - 65 } ?? 0)
+    /// Tissue intensities of a site (0 = A, 1 = B, ...) before per-scan jitter: white matter
+    /// about 600-800, the other tissues by their relative T1 signal.
+    static func siteTable(_ siteIndex: Float, jitter: () -> Float = { 0 }) -> (table: [Float], whiteMatter: Float) {
         let whiteMatter = 700 * (1 + 0.15 * FastMath.sin(1.7 * siteIndex + 0.3))
         var table = [Float](repeating: 0, count: Tissue.allCases.count)
         for tissue in Tissue.allCases {
             var relative = tissue.relativeT1
             if tissue == .corticalGreyMatter || tissue == .hippocampus || tissue == .deepGreyMatter { relative += 0.03 * FastMath.cos(2.3 * siteIndex) }
-            table[Int(tissue.rawValue)] = whiteMatter * relative * (1 + 0.03 * clampedNormal(&random, 1, 3))
+            table[Int(tissue.rawValue)] = whiteMatter * relative * (1 + 0.03 * jitter())
         }
+        return (table, whiteMatter)
+    }
+
+    func render(_ participant: SyntheticParticipant, _ session: SyntheticSession) -> SyntheticScan {
+        var random = Xoshiro256StarStar(seed: session.seed)
+        let (shape, affine) = grid(&random)
+        // Pose: world p = t + R S q for head coordinates q.
+        let angles = Vec3(x: clampedNormal(&random, 0.05, 0.14), y: clampedNormal(&random, 0.05, 0.14), z: clampedNormal(&random, 0.05, 0.14))
+        let translation = Vec3(x: clampedNormal(&random, 3, 6), y: clampedNormal(&random, 3, 6), z: clampedNormal(&random, 3, 6))
+        // Intensities: site scale and contrast, per-scan jitter.
+        let siteIndex = Float(participant.site.unicodeScalars.last.map { Int($0.value) - 65 } ?? 0)
+        let (table, whiteMatter) = Self.siteTable(siteIndex) { clampedNormal(&random, 1, 3) }
         let sigma = Float(options.noise) * whiteMatter * (1 + 0.25 * FastMath.sin(0.9 * siteIndex + 1))
         let bias = (0..<9).map { _ in Float(options.biasField) / 3 * clampedNormal(&random, 1, 3) }
-        let noiseSeed = random.next()
+        let acquisition = Acquisition(angles: angles, translation: translation, table: table, sigma: sigma, bias: bias,
+                                      noiseSeed: random.next())
+        return render(anatomy(participant, session), headScale: participant.headScale, shape: shape, affine: affine,
+                      acquisition: acquisition)
+    }
+
+    /// The cohort's template: the canonical anatomy (a cognitively normal 70-year-old of
+    /// average head size and shape) in head coordinates (no pose: world = head coordinates),
+    /// site A's contrast, without noise or bias field, on the recipe's grid.
+    func renderTemplate() -> SyntheticScan {
+        let canonical = SyntheticParticipant(
+            id: "template", condition: .cn, isLabeled: true, sex: "F", site: "site-A", baselineAge: 70, severity: 0,
+            sessions: [], headScale: Vec3(x: 1, y: 1, z: 1), brainShapePhases: [0, 0, 0, 0],
+            sulcalPhaseJitter: [Float](repeating: 0, count: 12), hippocampusFactor: 1, ventricleFactor: 1,
+            thicknessFactor: 1, deepGreyFactor: 1)
+        let session = SyntheticSession(id: "template", months: 0, age: 70, severity: 0, mmse: 30, cdr: 0, seed: 0)
+        var plain = options
+        plain.varyGeometry = false
+        var unused = Xoshiro256StarStar(seed: 0)
+        let (shape, affine) = SyntheticRenderer(options: plain).grid(&unused)
+        return render(anatomy(canonical, session), headScale: canonical.headScale, shape: shape, affine: affine,
+                      acquisition: Acquisition(table: Self.siteTable(0).table))
+    }
+
+    /// Renders `anatomy` scaled by `headScale` and posed by `acquisition` onto the grid.
+    private func render(_ anatomy: Anatomy, headScale s: Vec3, shape: [Int], affine: Affine, acquisition: Acquisition) -> SyntheticScan {
+        let rotation = Mat3.rotation(acquisition.angles)
+        let rotationT = rotation.transposed
+        let translation = acquisition.translation
+        let toHead = Mat3(r0: (1 / s.x) * rotationT.r0, r1: (1 / s.y) * rotationT.r1, r2: (1 / s.z) * rotationT.r2)
+        func column(_ c: Int) -> Vec3 { Vec3(x: Float(affine[0, c]), y: Float(affine[1, c]), z: Float(affine[2, c])) }
+        let origin = toHead.apply(column(3) - translation)
+        let step = (toHead.apply(column(0)), toHead.apply(column(1)), toHead.apply(column(2)))
+        let (table, sigma, bias, noiseSeed) = (acquisition.table, acquisition.sigma, acquisition.bias, acquisition.noiseSeed)
 
         let (nx, ny, nz) = (shape[0], shape[1], shape[2])
         let count = nx * ny * nz
@@ -216,8 +265,16 @@ struct SyntheticRenderer: Sendable {
             // The shape is 3-D by construction.
             try! Volume(data: Tensor(shape: shape, scalars: values), affine: affine)
         }
+        // Head → world: p = t + R S q, in double precision from the same Float parameters.
+        let rows = [rotation.r0, rotation.r1, rotation.r2]
+        let scale = [Double(s.x), Double(s.y), Double(s.z)]
+        let shift = [Double(translation.x), Double(translation.y), Double(translation.z)]
+        let headToWorld = Affine(entries: (0..<3).flatMap { r in
+            [Double(rows[r].x) * scale[0], Double(rows[r].y) * scale[1], Double(rows[r].z) * scale[2], shift[r]]
+        } + [0, 0, 0, 1])
         return SyntheticScan(t1: volume(intensity), mask: volume(maskValues.map(Float.init)), labels: volume(labels.map(Float.init)),
-                             hippocampusML: Double(hippocampus) * voxelML, ventriclesML: Double(ventricles) * voxelML)
+                             hippocampusML: Double(hippocampus) * voxelML, ventriclesML: Double(ventricles) * voxelML,
+                             headToWorld: headToWorld)
     }
 
     /// A [1, 2, 1] / 4 blur along each axis (edges clamped): the scanner's point-spread
