@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "Classifiers", dependencies: ["TensorCore", "Learn"]),
         .target(name: "Classification", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Extraction", "Learn", "Classifiers"]),
         .target(name: "Preprocessing", dependencies: ["TensorCore", "VolumeIO", "Cohort", "Patches", "Reports"]),
-        .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Extraction", "Learn", "Classifiers"]),
+        .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Extraction", "Learn", "Classifiers", "Preprocessing"]),
         .executableTarget(
             name: "adwb",
             dependencies: [
@@ -60,6 +60,7 @@ let package = Package(
                 "Benchmarks",
                 "Extraction",
                 "Classification",
+                "Preprocessing",
                 "Cohort",
                 "VolumeIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

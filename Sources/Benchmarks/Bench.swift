@@ -157,7 +157,7 @@ public enum Bench {
                 return { _ = try encoder.forward(volume, mode: .inference) }
             },
             niftiRead, niftiWrite,
-        ] + synthKernels + pretrainKernels + extractKernels + classifierKernels
+        ] + synthKernels + pretrainKernels + extractKernels + classifierKernels + registrationKernels
     }
 
     static func sgemm(_ n: Int) -> Kernel {

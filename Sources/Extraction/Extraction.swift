@@ -25,37 +25,17 @@ public struct ExtractedRow: Sendable, Codable, Equatable {
     }
 }
 
-/// The share of a manifest one run extracts: shard `index` of `count` takes the contiguous
-/// block of rows `⌊(index−1)·N/count⌋ ..< ⌊index·N/count⌋`, so the array jobs of a cluster
-/// scheduler (`--shard $SLURM_ARRAY_TASK_ID/N`) together cover every row once.
-public struct Shard: Sendable, Codable, Equatable, CustomStringConvertible {
-    public var index: Int
-    public var count: Int
-
-    public static let whole = Shard(index: 1, count: 1)
-
-    public init(index: Int, count: Int) { (self.index, self.count) = (index, count) }
-
+extension Shard {
     /// Reads `i/n` (1 ≤ i ≤ n ≤ 100000).
     public init(parsing text: String) throws(ExtractionError) {
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), (1...100_000).contains(n), (1...n).contains(i) else {
-            throw .invalidOption("shard '\(text)': write i/n with 1 <= i <= n <= 100000, e.g. 3/8")
-        }
-        (index, count) = (i, n)
+        guard let shard = Shard(text) else { throw .invalidOption("shard '\(text)': \(Shard.syntax)") }
+        self = shard
     }
 
     /// Checks `1 ≤ index ≤ count ≤ 100000`.
     public func validate() throws(ExtractionError) {
-        guard (1...100_000).contains(count), (1...count).contains(index) else {
-            throw .invalidOption("shard \(index)/\(count): needs 1 <= i <= n <= 100000")
-        }
+        guard isValid else { throw .invalidOption("shard \(index)/\(count): needs 1 <= i <= n <= 100000") }
     }
-
-    /// The manifest rows (0-based positions) of this shard among `total` (a valid shard).
-    public func rows(of total: Int) -> Range<Int> { ((index - 1) * total / count)..<(index * total / count) }
-
-    public var description: String { "\(index)/\(count)" }
 }
 
 /// Everything about a set of extracted features but the values: what was extracted, from

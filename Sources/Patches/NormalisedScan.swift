@@ -99,26 +99,63 @@ public struct NormalisedScan: Sendable {
         case .none:
             break
         case .zscore:
-            var (sum, sumSquares, n) = (0.0, 0.0, 0.0)
-            for (v, inside) in zip(values, mask) where inside {
-                sum += Double(v)
-                n += 1
-            }
-            let mean = sum / n
-            for (v, inside) in zip(values, mask) where inside { sumSquares += (Double(v) - mean) * (Double(v) - mean) }
-            let std = (sumSquares / n).squareRoot()
-            let scale = std > 0 ? 1 / std : 1
-            for i in values.indices { values[i] = Float((Double(values[i]) - mean) * scale) }
+            MaskedIntensityScaling.zScore(&values, mask: mask)
         case .minmax:
-            var inside = zip(values, mask).compactMap { $1 ? $0 : nil }
-            let bounds = Percentiles.of(&inside, options.clipPercentiles)
-            let (low, range) = (bounds[0], bounds[1] - bounds[0])
-            let scale = range > 0 ? 1 / range : 1
-            for i in values.indices { values[i] = Float(min(max((Double(values[i]) - low) * scale, 0), 1)) }
+            MaskedIntensityScaling.percentileMinMax(&values, mask: mask, percentiles: options.clipPercentiles)
         }
         if options.zeroOutsideMask {
             for i in values.indices where !mask[i] { values[i] = 0 }
         }
     }
+}
 
+/// The two normalisation formulas of `IntensityNormalization`, shared with `Preprocessing`
+/// so that both give the same numbers: statistics over the voxels where `mask` is true
+/// (accumulated in Float64, in voxel order), then one affine map applied to every voxel,
+/// inside the mask and out, rounded to Float32 once.
+public enum MaskedIntensityScaling {
+    /// Z-score over the mask:
+    /// ```
+    /// v' = (v − mean) / sd,   mean, sd (population, 1/n) over the mask voxels
+    /// ```
+    /// A zero `sd` (a constant mask) leaves the scale at 1, so only the mean is removed.
+    /// - Precondition: `mask.count == values.count` and at least one voxel is in the mask.
+    /// - Returns: the mean and standard deviation used.
+    @discardableResult
+    public static func zScore(_ values: inout [Float], mask: [Bool]) -> (mean: Double, standardDeviation: Double) {
+        precondition(mask.count == values.count, "zScore: \(mask.count) mask voxels for \(values.count) values")
+        var (sum, sumSquares, n) = (0.0, 0.0, 0.0)
+        for (v, inside) in zip(values, mask) where inside {
+            sum += Double(v)
+            n += 1
+        }
+        precondition(n > 0, "zScore: the mask is empty")
+        let mean = sum / n
+        for (v, inside) in zip(values, mask) where inside { sumSquares += (Double(v) - mean) * (Double(v) - mean) }
+        let std = (sumSquares / n).squareRoot()
+        let scale = std > 0 ? 1 / std : 1
+        for i in values.indices { values[i] = Float((Double(values[i]) - mean) * scale) }
+        return (mean, std)
+    }
+
+    /// Percentile min-max over the mask: the mask's `percentiles[0]` and `percentiles[1]`
+    /// (0-100, numpy's default linear interpolation, see `Percentiles.of`) map to 0 and 1,
+    /// and the result is clipped to `[0, 1]`:
+    /// ```
+    /// v' = clip((v − p_low) / (p_high − p_low), 0, 1)
+    /// ```
+    /// Equal percentiles (a constant mask) leave the scale at 1.
+    /// - Precondition: `mask.count == values.count`, the mask is not empty, two percentiles.
+    /// - Returns: the two percentile values used.
+    @discardableResult
+    public static func percentileMinMax(_ values: inout [Float], mask: [Bool], percentiles: [Double]) -> (low: Double, high: Double) {
+        precondition(mask.count == values.count, "percentileMinMax: \(mask.count) mask voxels for \(values.count) values")
+        precondition(percentiles.count == 2, "percentileMinMax: two percentiles, got \(percentiles)")
+        var inside = zip(values, mask).compactMap { $1 ? $0 : nil }
+        let bounds = Percentiles.of(&inside, percentiles)
+        let (low, range) = (bounds[0], bounds[1] - bounds[0])
+        let scale = range > 0 ? 1 / range : 1
+        for i in values.indices { values[i] = Float(min(max((Double(values[i]) - low) * scale, 0), 1)) }
+        return (bounds[0], bounds[1])
+    }
 }

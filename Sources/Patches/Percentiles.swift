@@ -1,9 +1,9 @@
-/// Order statistics without a full sort.
-enum Percentiles {
+/// Order statistics without a full sort (shared with `Preprocessing`).
+public enum Percentiles {
     /// The `p`-th percentiles (0-100) of `values`, with linear interpolation between
     /// neighbouring order statistics as numpy's default (`rank = p/100 · (n − 1)`).
     /// Reorders `values`; `values` must be non-empty and NaN-free.
-    static func of(_ values: inout [Float], _ percentiles: [Double]) -> [Double] {
+    public static func of(_ values: inout [Float], _ percentiles: [Double]) -> [Double] {
         let n = values.count
         precondition(n > 0, "percentiles of an empty set")
         return percentiles.map { p in

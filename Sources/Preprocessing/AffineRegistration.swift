@@ -150,6 +150,7 @@ public struct AffineRegistration: Sendable {
 
         // Levels are built once per shrink factor and shared by the stages.
         var levelCache: [Int: (cost: CorrelationCost, centre: [Double], radius: Double)] = [:]
+        var interiorCosts: [Int: CorrelationCost] = [:]
         func level(_ factor: Int) throws(PreprocessingError) -> (cost: CorrelationCost, centre: [Double], radius: Double) {
             if let cached = levelCache[factor] { return cached }
             let spacing = templateVoxel.map { $0 * Double(factor) }
@@ -158,11 +159,11 @@ public struct AffineRegistration: Sendable {
             let movingFactors = moving.voxelSizes.map { max(1, Int((spacing.min() ?? 1) / $0 + 1e-6)) }
             let movingSigma = (moving.voxelSizes.max() ?? 0) < (spacing.max() ?? 0) * 0.9 ? 0.5 * (spacing.max() ?? 0) : 0
             let movingLevel = LevelImage(moving, factors: movingFactors, sigma: movingSigma)
-            var levelRegion = Self.decimate(region, shape: template.shape, factor: factor)
-            levelRegion = Self.dilateOnce(levelRegion, shape: fixed.shape)
-            let count = levelRegion.reduce(0) { $0 + ($1 ? 1 : 0) }
-            let stride = max(1, (count + options.maxSamples - 1) / options.maxSamples)
-            let cost = try CorrelationCost(fixed: fixed, region: levelRegion, stride: stride, moving: movingLevel)
+            let interior = Self.decimate(region, shape: template.shape, factor: factor)
+            let levelRegion = Self.dilateOnce(interior, shape: fixed.shape)
+            func stride(_ region: [Bool]) -> Int { max(1, (region.reduce(0) { $0 + ($1 ? 1 : 0) } + options.maxSamples - 1) / options.maxSamples) }
+            let cost = try CorrelationCost(fixed: fixed, region: levelRegion, stride: stride(levelRegion), moving: movingLevel)
+            interiorCosts[factor] = try CorrelationCost(fixed: fixed, region: interior, stride: stride(interior), moving: movingLevel)
             // Centre of rotation and scaling: the intensity centre of the samples; radius: their RMS distance to it.
             let (centre, radius) = Self.centreAndRadius(cost)
             levelCache[factor] = (cost, centre, radius)
@@ -221,6 +222,16 @@ public struct AffineRegistration: Sendable {
         }
         let transform = Self.affine(a: a, t: t, centre: centre)
         var warnings: [String] = []
+        // Inside the region itself (not its dilated border, whose edge alone can correlate),
+        // an image of inverted contrast correlates negatively with the template.
+        if let finest = options.stages.last?.shrinkFactors.last, let interior = interiorCosts[finest] {
+            let inside = interior.evaluate(a: a, b: Self.shift(a: a, t: t, centre: centre)).correlation
+            guard inside >= options.failBelowCorrelation else {
+                throw .registrationFailed(path: name, reason: String(format: "inside the template's %@ the fitted scan correlates %.3f with it "
+                    + "(threshold %.2f): is the template the same modality and contrast (e.g. T1) as the scan?",
+                    templateMask == nil ? "foreground" : "mask", inside, options.failBelowCorrelation))
+            }
+        }
         guard correlation >= options.failBelowCorrelation else {
             throw .registrationFailed(path: name, reason: String(format: "the best fit correlates only %.3f with the template "
                 + "(threshold %.2f): is the template the same modality and contrast (e.g. T1) as the scan?", correlation, options.failBelowCorrelation))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Autoencoders
+import Cohort
 import Extraction
 import Foundation
 import TensorCore

@@ -1,3 +1,4 @@
+import Cohort
 import Autoencoders
 import Extraction
 import Foundation

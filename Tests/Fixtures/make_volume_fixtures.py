@@ -86,6 +86,7 @@ SHARED_COPIES = [
     'nifti-edge-cases/dipy/small_101D.nii.gz',
     'nifti-edge-cases/nifticlib/ATestReferenceImageForReadingAndWriting.nii.gz',
     'mni-icbm152-2009a-sym/derived/mni_icbm152_brain_mask_sym_09a_2mm_derived.nii.gz',
+    'mni-icbm152-2009a-sym/derived/mni_icbm152_t1_sym_09a_2mm_derived.nii.gz',
 ]
 # Licence notices (not in SHA256SUMS) copied alongside.
 SHARED_LICENCES = [
