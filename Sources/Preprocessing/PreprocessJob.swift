@@ -205,7 +205,8 @@ public struct PreprocessJob: Sendable {
         let base = "\(folder)/\(stem)"
         let recordURL = output.appendingPathComponent(base + "_preproc.json")
         if let cached = try? JSONDecoder().decode(ScanRecord.self, from: Data(contentsOf: recordURL)), cached.cacheKey == key,
-           ([cached.image] + [cached.mask, cached.labels].compactMap { $0 } + cached.transforms)
+           ([cached.image] + [cached.mask, cached.labels].compactMap { $0 } + cached.transforms
+            + (cached.qcFigure.map { ["\(QCPage.folder)/\($0.file)"] } ?? []))
             .allSatisfy({ FileManager.default.fileExists(atPath: output.appendingPathComponent($0).path) }) {
             return (cached, true)
         }
@@ -260,11 +261,15 @@ public struct PreprocessJob: Sendable {
         return (record, false)
     }
 
-    /// The template resampled onto the output grid (the template itself when they coincide).
+    /// What the QC figures outline: the template (its brain only, when it has a mask, so the
+    /// brain's edges rather than the scalp's stand out) on the output grid.
     private func templateOnOutputGrid() throws(PreprocessingError) -> Volume? {
         guard let template = preprocessor.template, let grid = preprocessor.outputGrid else { return nil }
-        if Template.sameGrid(grid, Grid(template.image)) { return template.image }
-        return try Resampler.resample(template.image, onto: grid, interpolation: .linear)
+        let brain = try template.mask.map { mask throws(PreprocessingError) in
+            try BrainExtraction.applyMask(mask, to: template.image, label: "template mask")
+        } ?? template.image
+        if Template.sameGrid(grid, Grid(brain)) { return brain }
+        return try Resampler.resample(brain, onto: grid, interpolation: .linear, name: "template")
     }
 
     // MARK: Run files

@@ -40,7 +40,13 @@ public enum NormalisationMethod: String, Sendable, Codable, CaseIterable {
 /// Everything `PreprocessJob` does to each scan. Recorded in `preprocess.json` and in every
 /// scan's sidecar; any change to it gives new cache keys, so a rerun recomputes.
 public struct PreprocessingOptions: Sendable, Codable, Equatable {
-    public var steps: Set<PreprocessStep> = [.reorient, .register, .skullstrip, .normalise]
+    /// Stored in running order, so the options encode to the same JSON (and cache keys) in
+    /// every process (a `Set` would encode in a per-process hash order).
+    private var stepList: [PreprocessStep] = [.reorient, .register, .skullstrip, .normalise]
+    public var steps: Set<PreprocessStep> {
+        get { Set(stepList) }
+        set { stepList = newValue.sorted() }
+    }
     public var registration = RegistrationOptions()
     public var skullStrip: SkullStripMethod = .auto
     public var brainExtraction = BrainExtractionOptions()
@@ -56,8 +62,13 @@ public struct PreprocessingOptions: Sendable, Codable, Equatable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey {
+        case stepList = "steps", registration, skullStrip = "skull_strip", brainExtraction = "brain_extraction", biasField = "bias_field",
+             normalisation, clipPercentiles = "clip_percentiles", interpolation, outputGrid = "output_grid"
+    }
+
     /// The steps in the order they run.
-    public var orderedSteps: [PreprocessStep] { steps.sorted() }
+    public var orderedSteps: [PreprocessStep] { stepList }
 
     public func validate() throws(PreprocessingError) {
         try registration.validate()
