@@ -105,13 +105,14 @@ struct PreprocessCommand: ParsableCommand {
         let loadedTemplate = try loadTemplate(needed: options.steps.contains(.register) || options.skullStrip == .template)
         options.outputGrid = try outputGrid(template: loadedTemplate)
         let preprocessor = try ScanPreprocessor(options: options, template: loadedTemplate)
+        let selected = try shard.map { text in
+            guard let parsed = Shard(text) else { throw ValidationError("--shard '\(text)': \(Shard.syntax)") }
+            return parsed
+        } ?? .whole
         let output = URL(fileURLWithPath: out)
         try PreprocessJob.prepare(output)
         var job = PreprocessJob(manifest: URL(fileURLWithPath: manifest), output: output, preprocessor: preprocessor)
-        if let shard {
-            guard let parsed = Shard(shard) else { throw ValidationError("--shard '\(shard)': \(Shard.syntax)") }
-            job.shard = parsed
-        }
+        job.shard = selected
         job.workers = workers
         job.skipBad = skipBad
         let progress = SharedProgress(label: shard == nil ? "preprocessing" : "preprocessing shard \(shard ?? "")")
