@@ -7,7 +7,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_TEST := swift test -c release -Xswiftc -enable-testing
 SWIFT_RUN := swift run -c release adwb
 # The newest peer baselines (PyTorch beside the project, nibabel in reports/), for side-by-side figures.
-PEERS := $(lastword $(sort $(wildcard ../shared/peers/baseline-*.json))) $(lastword $(sort $(wildcard reports/peers-nibabel-*.json)))
+PEERS := $(lastword $(sort $(wildcard ../shared/peers/baseline-*.json))) $(lastword $(sort $(wildcard reports/peers-nibabel-*.json))) \
+	$(lastword $(sort $(wildcard reports/peers-registration-*.json)))
 
 .PHONY: deps demo test bench build
 
@@ -25,7 +26,10 @@ build: deps
 test: deps
 	$(SWIFT_TEST)
 
-# The main job so far (in demo/): the synthetic cohort, its validation and participant-level split,
+# The main job so far (in demo/): the synthetic cohort, its validation, its preprocessing (RAS,
+# affine registration to the built-in template, skull strip, z-score; QC page in
+# demo/preprocessed/qc/; the steps below still read the raw cohort until `adwb compare` lands),
+# the participant-level split,
 # both autoencoders pretrained on the first fold's training participants only (never on test
 # participants), every scan's features extracted with each encoder (with the feature reports),
 # then the three classifier back ends on that fold (SVM on each feature set, ICA + SVM on the
@@ -33,6 +37,7 @@ test: deps
 demo: deps
 	$(SWIFT_RUN) synth --participants 60 --seed 0 --out demo/cohort
 	$(SWIFT_RUN) manifest validate demo/cohort/manifest.tsv
+	$(SWIFT_RUN) preprocess --manifest demo/cohort/manifest.tsv --out demo/preprocessed
 	$(SWIFT_RUN) manifest split demo/cohort/manifest.tsv --folds 5 --test-fraction 0.2 --seed 0 --out demo/splits
 	$(SWIFT_RUN) pretrain --preset payan2015 --manifest demo/splits/split-0/train.tsv --out demo/pretrain-sae --overwrite
 	$(SWIFT_RUN) pretrain --preset hosseini2016 --epochs 3 --manifest demo/splits/split-0/train.tsv --out demo/pretrain-cae --overwrite

@@ -73,6 +73,17 @@ public struct PeerBaseline: Sendable {
                 }
             }
         }
+        // reports/bench_registration_peers.py: {"cases": {"1mm"|"2mm": {"configs": {name: {"median_s"}}}}},
+        // SimpleITK and ANTsPy registering the MNI template moved by the benchmark's affine (2 threads).
+        if root["schema"] as? String == "peers-registration/1", threads == 2 {
+            for (size, value) in root["cases"] as? [String: Any] ?? [:] {
+                for (name, config) in (value as? [String: Any])?["configs"] as? [String: Any] ?? [:] {
+                    if let seconds = (config as? [String: Any])?["median_s"] as? Double {
+                        figures["register_affine_mni_\(size)", default: [:]][name] = seconds * 1000
+                    }
+                }
+            }
+        }
         guard !figures.isEmpty else {
             throw PeerBaselineError(path: url.path, reason: "no figures for \(threadKey) (is it bench_peers.py or bench_nibabel_io.py output?)")
         }

@@ -23,20 +23,6 @@ extension Bench {
         return truth
     }
 
-    /// Mean and largest distance (mm) between two transforms over a mask's voxels.
-    static func displacement(_ a: Affine, _ b: Affine, over mask: Volume) -> (mean: Double, max: Double) {
-        let values = mask.data.scalars
-        let (ny, nz) = (mask.shape[1], mask.shape[2])
-        var sum = 0.0, largest = 0.0, count = 0.0
-        for index in values.indices where values[index] != 0 {
-            let x = mask.affine.apply([Double(index / (ny * nz)), Double((index / nz) % ny), Double(index % nz)])
-            let (p, q) = (a.apply(x), b.apply(x))
-            let d = (0..<3).reduce(0.0) { $0 + (p[$1] - q[$1]) * (p[$1] - q[$1]) }.squareRoot()
-            (sum, largest, count) = (sum + d, max(largest, d), count + 1)
-        }
-        return (sum / max(count, 1), largest)
-    }
-
     /// Registers `template` moved by the benchmark's transform back onto itself; facts: the
     /// mean and largest error over the mask (mm), the final correlation and the cost evaluations.
     static func registrationKernel(_ name: String, load: @escaping () throws -> (template: Volume, mask: Volume)) -> Kernel {
@@ -47,7 +33,7 @@ extension Bench {
             var result: RegistrationResult?
             return ({ result = try AffineRegistration().register(moving, to: template, templateMask: mask) }, {
                 guard let result else { return nil }
-                let error = displacement(result.transform, truth, over: mask)
+                let error = AffineRegistration.displacement(result.transform, truth, over: mask)
                 return ["mean_error_mm": error.mean, "max_error_mm": error.max, "ncc": result.correlation,
                         "evaluations": Double(result.levels.reduce(0) { $0 + $1.evaluations })]
             })

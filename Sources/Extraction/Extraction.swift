@@ -236,13 +236,7 @@ public enum Extraction {
     /// replaced by `-`; rows whose names would coincide (ignoring case) get `_line<N>` added,
     /// then their position if need be, so no file overwrites another.
     static func featureMapNames(_ rows: [ManifestRow]) -> [String] {
-        func clean(_ text: String) -> String {
-            let cleaned = text.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "-" }
-            // No hidden files: leading dots become dashes too.
-            let dots = cleaned.prefix { $0 == "." }.count
-            return String(repeating: "-", count: dots) + String(cleaned.dropFirst(dots))
-        }
-        var names = rows.map { "\(clean($0.participantID))_\(clean($0.sessionID))" }
+        var names = rows.map { "\(FileNames.safeComponent($0.participantID))_\(FileNames.safeComponent($0.sessionID))" }
         // Rows sharing a name get their line, then (should that collide too) their position,
         // until every name is unique; each round lengthens only colliding names, so it ends.
         var round = 0

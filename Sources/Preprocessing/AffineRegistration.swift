@@ -138,12 +138,7 @@ public struct AffineRegistration: Sendable {
         try options.validate()
         try Self.checkImage(moving, name: name)
         try Self.checkImage(template, name: "template")
-        if let templateMask {
-            guard templateMask.shape == template.shape,
-                  zip(templateMask.affine.entries, template.affine.entries).allSatisfy({ abs($0 - $1) <= 1e-4 }) else {
-                throw .gridMismatch(path: "template mask", expected: Grid(template).description, found: Grid(templateMask).description)
-            }
-        }
+        if let templateMask { try InputValidation.requireSameGrid(templateMask, as: template, label: "template mask") }
         let templateVoxel = template.voxelSizes
         let region = templateMask.map { mask in mask.data.scalars.map { $0 != 0 } } ?? template.data.scalars.map { $0 > 0 }
         guard region.contains(true) else { throw .noForeground(path: templateMask == nil ? "template" : "template mask", reason: "no voxel to measure the fit in") }
@@ -155,11 +150,14 @@ public struct AffineRegistration: Sendable {
             if let cached = levelCache[factor] { return cached }
             let spacing = templateVoxel.map { $0 * Double(factor) }
             let sigma = factor > 1 ? 0.5 * (spacing.max() ?? 0) : 0
-            let fixed = LevelImage(template, factors: [factor, factor, factor], sigma: sigma)
-            let movingFactors = moving.voxelSizes.map { max(1, Int((spacing.min() ?? 1) / $0 + 1e-6)) }
+            // Every level keeps at least 2 voxels per axis (the interpolation needs a cell).
+            let fixed = LevelImage(template, factors: template.shape.map { min(factor, $0 - 1) }, sigma: sigma)
+            let movingFactors = zip(moving.voxelSizes, moving.shape).map { size, extent in
+                min(max(1, Int((spacing.min() ?? 1) / size + 1e-6)), extent - 1)
+            }
             let movingSigma = (moving.voxelSizes.max() ?? 0) < (spacing.max() ?? 0) * 0.9 ? 0.5 * (spacing.max() ?? 0) : 0
             let movingLevel = LevelImage(moving, factors: movingFactors, sigma: movingSigma)
-            let interior = Self.decimate(region, shape: template.shape, factor: factor)
+            let interior = Self.decimate(region, shape: template.shape, factors: template.shape.map { min(factor, $0 - 1) })
             let levelRegion = Self.dilateOnce(interior, shape: fixed.shape)
             func stride(_ region: [Bool]) -> Int { max(1, (region.reduce(0) { $0 + ($1 ? 1 : 0) } + options.maxSamples - 1) / options.maxSamples) }
             let cost = try CorrelationCost(fixed: fixed, region: levelRegion, stride: stride(levelRegion), moving: movingLevel)
@@ -181,8 +179,10 @@ public struct AffineRegistration: Sendable {
             let movingCentre = Grid(moving).centre, templateCentre = Grid(template).centre
             t = (0..<3).map { movingCentre[$0] - templateCentre[$0] }
         case .centreOfMass:
+            // The same rule on both images, so like is matched with like.
             let movingCentre = try Self.centreOfMass(moving, name: name)
-            t = (0..<3).map { movingCentre[$0] - centre[$0] }
+            let templateCentre = try Self.centreOfMass(template, name: "template")
+            t = (0..<3).map { movingCentre[$0] - templateCentre[$0] }
         }
         let initial = Self.affine(a: a, t: t, centre: centre)
         var records: [RegistrationResult.LevelRecord] = []
@@ -245,6 +245,21 @@ public struct AffineRegistration: Sendable {
             warnings.append(String(format: "the fitted transform changes volume by a factor %.2f: implausible for a head; check the QC figure", determinant))
         }
         return RegistrationResult(transform: transform, initial: initial, correlation: correlation, levels: records, warnings: warnings)
+    }
+
+    /// How far apart two transforms send the nonzero voxels of `mask` (world mm): the mean
+    /// and the largest distance. With a registration's result and the true transform, its error.
+    public static func displacement(_ a: Affine, _ b: Affine, over mask: Volume) -> (mean: Double, max: Double) {
+        let values = mask.data.scalars
+        let (ny, nz) = (mask.shape[1], mask.shape[2])
+        var sum = 0.0, largest = 0.0, count = 0.0
+        for index in values.indices where values[index] != 0 {
+            let x = mask.affine.apply([Double(index / (ny * nz)), Double((index / nz) % ny), Double(index % nz)])
+            let (p, q) = (a.apply(x), b.apply(x))
+            let d = ((p[0] - q[0]) * (p[0] - q[0]) + (p[1] - q[1]) * (p[1] - q[1]) + (p[2] - q[2]) * (p[2] - q[2])).squareRoot()
+            (sum, largest, count) = (sum + d, max(largest, d), count + 1)
+        }
+        return (sum / max(count, 1), largest)
     }
 
     // MARK: Helpers
@@ -328,15 +343,15 @@ public struct AffineRegistration: Sendable {
         return (centre, (meanSquare / Double(max(points.count, 1))).squareRoot())
     }
 
-    /// The region at every `factor`-th voxel (as `LevelImage` decimates).
-    static func decimate(_ region: [Bool], shape: [Int], factor: Int) -> [Bool] {
-        guard factor > 1 else { return region }
-        let newShape = shape.map { ($0 + factor - 1) / factor }
+    /// The region at every `factors[a]`-th voxel along axis `a` (as `LevelImage` decimates).
+    static func decimate(_ region: [Bool], shape: [Int], factors: [Int]) -> [Bool] {
+        guard factors != [1, 1, 1] else { return region }
+        let newShape = (0..<3).map { (shape[$0] + factors[$0] - 1) / factors[$0] }
         var out = [Bool](repeating: false, count: newShape.reduce(1, *))
         for i in 0..<newShape[0] {
             for j in 0..<newShape[1] {
                 for k in 0..<newShape[2] {
-                    out[(i * newShape[1] + j) * newShape[2] + k] = region[((i * factor) * shape[1] + j * factor) * shape[2] + k * factor]
+                    out[(i * newShape[1] + j) * newShape[2] + k] = region[((i * factors[0]) * shape[1] + j * factors[1]) * shape[2] + k * factors[2]]
                 }
             }
         }

@@ -19,6 +19,13 @@ public struct Grid: Sendable, Equatable, Codable, CustomStringConvertible {
         self.init(shape: volume.shape, affine: volume.affine)
     }
 
+    /// Whether `other` is the same grid: the same extents and every affine entry within
+    /// 1e-4 (mm, or relative for entries above 1) — far below any voxel size, far above the
+    /// rounding of affines stored as Float32 in NIfTI headers.
+    public func matches(_ other: Grid) -> Bool {
+        shape == other.shape && zip(affine.entries, other.affine.entries).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($0), abs($1)) }
+    }
+
     /// Voxels in the grid.
     public var count: Int { shape.reduce(1, *) }
 

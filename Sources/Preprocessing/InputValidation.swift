@@ -4,17 +4,11 @@ import VolumeIO
 /// The input checks shared by the masking, extraction and normalisation steps; each throws
 /// the `PreprocessingError` that names the scan by `label`.
 enum InputValidation {
-    /// Largest difference (mm) between two grids' affine entries still taken as one grid:
-    /// far below any voxel size, far above the rounding of affines stored as Float32 in
-    /// NIfTI headers.
-    static let affineTolerance = 1e-4
-
-    /// Throws `.gridMismatch` naming `label` unless `volume` lies on `reference`'s grid: the
-    /// same extents and every affine entry within `affineTolerance`.
+    /// Throws `.gridMismatch` naming `label` unless `volume` lies on `reference`'s grid
+    /// (`Grid.matches`).
     static func requireSameGrid(_ volume: Volume, as reference: Volume, label: String) throws(PreprocessingError) {
         let (expected, found) = (Grid(reference), Grid(volume))
-        let sameAffine = zip(expected.affine.entries, found.affine.entries).allSatisfy { abs($0 - $1) <= affineTolerance }
-        guard expected.shape == found.shape, sameAffine else {
+        guard expected.matches(found) else {
             throw .gridMismatch(path: label, expected: gridDescription(expected), found: gridDescription(found))
         }
     }

@@ -111,7 +111,8 @@ public struct PreprocessJob: Sendable {
         let markerURL = output.appendingPathComponent(marker)
         if fileManager.fileExists(atPath: output.path) {
             let contents = (try? fileManager.contentsOfDirectory(atPath: output.path)) ?? []
-            guard contents.isEmpty || contents.contains(marker) else {
+            // Shards started together may see each other's marker while it is being written.
+            guard contents.allSatisfy({ $0.hasPrefix(marker) }) || contents.contains(marker) else {
                 throw .cannotWrite(path: output.path, reason: "the folder is not empty and holds no earlier adwb preprocess run; choose a new --out")
             }
         }
@@ -134,6 +135,7 @@ public struct PreprocessJob: Sendable {
         guard shard.isValid else { throw .preprocessing(.invalidOption(name: "shard", value: shard.description, reason: Shard.syntax)) }
         let manifest: Manifest
         do { manifest = try Manifest(contentsOf: manifestURL) } catch { throw .cohort(error) }
+        do { try Self.prepare(output) } catch { throw .preprocessing(error) }
         let positions = Array(shard.rows(of: manifest.rows.count))
         let stems = Self.stems(manifest.rows)
         let templateFiles = try writeTemplate()
@@ -161,11 +163,22 @@ public struct PreprocessJob: Sendable {
         guard shard == .whole else {
             return PreprocessSummary(manifestURL: nil, qcPage: nil, records: records, reused: reused, failed: failures)
         }
-        guard !records.isEmpty else { throw .badScans(failures) }
+        guard !records.isEmpty else {
+            // Nothing to list in a manifest, but the failures are kept for the user.
+            _ = try writeQC(records: records, failures: failures, templateFiles: templateFiles)
+            try writeRunRecord(records: records, failures: failures, templateFiles: templateFiles)
+            throw .badScans(failures)
+        }
+        struct RowID: Hashable {
+            let participant: String, session: String
+            init(_ participant: String, _ session: String) { (self.participant, self.session) = (participant, session) }
+        }
+        // (participant, session) is unique in a valid manifest.
+        let rowsByID = Dictionary(manifest.rows.map { (RowID($0.participantID, $0.sessionID), $0) }, uniquingKeysWith: { first, _ in first })
         let newManifest = Manifest(
             directory: output,
             rows: records.compactMap { record in
-                guard let row = manifest.rows.first(where: { $0.participantID == record.participantID && $0.sessionID == record.sessionID }) else { return nil }
+                guard let row = rowsByID[RowID(record.participantID, record.sessionID)] else { return nil }
                 var out = row
                 out.path = record.image
                 out.maskPath = record.mask
@@ -201,7 +214,7 @@ public struct PreprocessJob: Sendable {
             keyText += "\n" + SHA256.hex(bytes)
         }
         let key = SHA256.hex(Data(keyText.utf8))
-        let folder = "\(Self.clean(row.participantID))/\(Self.clean(row.sessionID))/anat"
+        let folder = "\(FileNames.safeComponent(row.participantID))/\(FileNames.safeComponent(row.sessionID))/anat"
         let base = "\(folder)/\(stem)"
         let recordURL = output.appendingPathComponent(base + "_preproc.json")
         if let cached = try? JSONDecoder().decode(ScanRecord.self, from: Data(contentsOf: recordURL)), cached.cacheKey == key,
@@ -211,6 +224,13 @@ public struct PreprocessJob: Sendable {
             return (cached, true)
         }
 
+        // An earlier record (of other inputs or options) goes before any output is replaced,
+        // so an interrupted run can never leave it vouching for new files.
+        if FileManager.default.fileExists(atPath: recordURL.path) {
+            do { try FileManager.default.removeItem(at: recordURL) } catch {
+                throw PreprocessingError.cannotWrite(path: recordURL.path, reason: "cannot remove the earlier record: \(error)")
+            }
+        }
         let inputs = try ScanInputs.read(image: imageURL, mask: maskURL, labels: labelURL)
         let result = try preprocessor.process(inputs)
         do { try FileManager.default.createDirectory(at: output.appendingPathComponent(folder), withIntermediateDirectories: true) } catch {
@@ -226,7 +246,7 @@ public struct PreprocessJob: Sendable {
         }
         let imageName = try write(result.image, "space-\(space)_desc-preproc_T1w", .float32)
         let maskName = try result.mask.map { try write($0, "space-\(space)_desc-brain_mask", .uint8) }
-        let labelName = try result.labels.map { try write($0, "space-\(space)_dseg", .uint8) }
+        let labelName = try result.labels.map { try write($0, "space-\(space)_dseg", Self.labelType($0)) }
         var transforms: [String] = []
         if let registration = result.registration, let template = preprocessor.template {
             let comment = ["\(row.participantID) \(row.sessionID): template world -> scan world (RAS mm), y = T x",
@@ -268,7 +288,7 @@ public struct PreprocessJob: Sendable {
         let brain = try template.mask.map { mask throws(PreprocessingError) in
             try BrainExtraction.applyMask(mask, to: template.image, label: "template mask")
         } ?? template.image
-        if Template.sameGrid(grid, Grid(brain)) { return brain }
+        if grid.matches(Grid(brain)) { return brain }
         return try Resampler.resample(brain, onto: grid, interpolation: .linear, name: "template")
     }
 
@@ -352,21 +372,22 @@ public struct PreprocessJob: Sendable {
         }
     }
 
-    // MARK: Names
-
-    /// A file-name-safe form of an identifier: ASCII letters, digits, `.`, `-`, `_` kept,
-    /// anything else (and leading dots) replaced by `-`.
-    static func clean(_ text: String) -> String {
-        let cleaned = text.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "-" }
-        let dots = cleaned.prefix { $0 == "." }.count
-        let result = String(repeating: "-", count: dots) + String(cleaned.dropFirst(dots))
-        return result.isEmpty ? "-" : result
+    /// The smallest type that holds every label exactly: uint8, int16, int32, else float32.
+    static func labelType(_ labels: Volume) -> VoxelType {
+        let values = labels.data.scalars
+        guard values.allSatisfy({ $0 == $0.rounded() }), let low = values.min(), let high = values.max() else { return .float32 }
+        if low >= 0 && high <= 255 { return .uint8 }
+        if low >= -32768 && high <= 32767 { return .int16 }
+        if low >= -16_777_216 && high <= 16_777_216 { return .int32 }
+        return .float32
     }
+
+    // MARK: Names
 
     /// Output stems per row, `<participant>_<session>`, with `_line<N>` added to rows whose
     /// stems would coincide (ignoring case), so no scan overwrites another.
     static func stems(_ rows: [ManifestRow]) -> [String] {
-        let names = rows.map { "\(clean($0.participantID))_\(clean($0.sessionID))" }
+        let names = rows.map { "\(FileNames.safeComponent($0.participantID))_\(FileNames.safeComponent($0.sessionID))" }
         let counts = Dictionary(names.map { ($0.lowercased(), 1) }, uniquingKeysWith: +)
         return names.enumerated().map { index, name in
             (counts[name.lowercased()] ?? 1) > 1 ? name + "_line\(rows[index].line ?? index + 2)" : name

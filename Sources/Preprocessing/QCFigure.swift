@@ -109,9 +109,7 @@ public enum QCFigure {
     ) throws(PreprocessingError) -> Canvas {
         let grid = try OrientedGrid(image, label: label)
         for (other, name) in [(template, "template"), (mask, "mask")] {
-            if let other, !sameGrid(image, other) {
-                throw .gridMismatch(path: name, expected: Grid(image).description, found: Grid(other).description)
-            }
+            if let other { try InputValidation.requireSameGrid(other, as: image, label: name) }
         }
         guard pixelsPerMillimetre.isFinite, pixelsPerMillimetre > 0 else {
             throw .invalidOption(name: "pixelsPerMillimetre", value: "\(pixelsPerMillimetre)", reason: "must be a positive number")
@@ -169,14 +167,6 @@ public enum QCFigure {
             }
         }
         return canvas
-    }
-
-    /// Whether `b` has `a`'s extents and, entry by entry, its affine within 10⁻⁴ relative
-    /// (affines read back from a file's float32 fields differ in the last digits).
-    static func sameGrid(_ a: Volume, _ b: Volume) -> Bool {
-        a.shape == b.shape && zip(a.affine.entries, b.affine.entries).allSatisfy { x, y in
-            abs(x - y) <= 1e-4 * max(1, abs(x), abs(y))
-        }
     }
 
     // MARK: Orientation

@@ -66,6 +66,9 @@ struct CorrelationCost: Sendable {
             positions += [Float(i), Float(j), Float(k)]
             values.append(fixed.values[index])
         }
+        guard !values.isEmpty else {
+            throw .noForeground(path: "template", reason: "no voxel of the template's mask (or foreground) is left at a \(fixed.shape) pyramid level")
+        }
         self.positions = positions
         self.fixedValues = values
         self.fixedAffine = fixed.affine

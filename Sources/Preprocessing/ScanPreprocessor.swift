@@ -17,9 +17,7 @@ public struct Template: Sendable {
     public init(image: Volume, mask: Volume?, name: String) throws(PreprocessingError) {
         try AffineRegistration.checkImage(image, name: name)
         if let mask {
-            guard Self.sameGrid(Grid(mask), Grid(image)) else {
-                throw .gridMismatch(path: name + " mask", expected: Grid(image).description, found: Grid(mask).description)
-            }
+            try InputValidation.requireSameGrid(mask, as: image, label: name + " mask")
             guard mask.data.scalars.contains(where: { $0 != 0 }) else { throw .noForeground(path: name + " mask", reason: "the mask is empty") }
         }
         (self.image, self.mask, self.name) = (image, mask, name)
@@ -30,10 +28,6 @@ public struct Template: Sendable {
             volume.data.withUnsafeBufferPointer { bytes += Data(buffer: $0) }
         }
         fingerprint = SHA256.hex(bytes)
-    }
-
-    static func sameGrid(_ a: Grid, _ b: Grid) -> Bool {
-        a.shape == b.shape && zip(a.affine.entries, b.affine.entries).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }
     }
 }
 
@@ -73,9 +67,7 @@ public struct ScanInputs: Sendable {
         for (url, slot) in [(mask, \ScanInputs.mask), (labels, \ScanInputs.labels)] {
             guard let url else { continue }
             let other = try load(url)
-            guard Template.sameGrid(Grid(other), Grid(volume)) else {
-                throw .gridMismatch(path: url.path, expected: Grid(volume).description, found: Grid(other).description)
-            }
+            try InputValidation.requireSameGrid(other, as: volume, label: url.path)
             inputs[keyPath: slot] = other
         }
         return inputs
@@ -172,7 +164,8 @@ public struct ScanPreprocessor: Sendable {
                         throw .invalidOption(name: "skull strip", value: "template", reason: "needs a registration and a template mask")
                     }
                     // The template's mask pulled into the scan: linear weights, kept above one half.
-                    let pulled = try Resampler.resample(templateMask, onto: Grid(image), transform: try registration.inverse(),
+                    // Binarised first (nonzero = inside, as everywhere), then pulled with linear weights.
+                    let pulled = try Resampler.resample(BinaryMask(nonzeroOf: templateMask).volume, onto: Grid(image), transform: try registration.inverse(),
                                                         interpolation: .linear, name: "template mask")
                     return BinaryMask(grid: Grid(pulled), voxels: pulled.data.scalars.map { $0 >= 0.5 }).volume
                 case .builtin:
@@ -186,8 +179,13 @@ public struct ScanPreprocessor: Sendable {
             mask = brain
         }
 
+        // Without skull stripping, the manifest's brain mask (when there is one) still says
+        // where the brain is: statistics are taken in it and it goes to the outputs.
+        if mask == nil, let givenMask {
+            mask = try BinaryMask(nonzeroOf: givenMask).volume
+        }
         // Bias field and normalisation are measured inside the brain mask, or inside the head
-        // (the built-in method's threshold stage) when the skull was not stripped.
+        // (`BrainExtraction.headMask`) when there is none.
         if options.steps.contains(.biasfield) || options.steps.contains(.normalise) {
             let region: Volume
             if let mask {

@@ -40,14 +40,22 @@ public enum Engine {
     /// Runs `body` with OpenBLAS's internal thread pool at `threads` (for LAPACK routines,
     /// which parallelise inside), then returns it to one thread: everywhere else the
     /// workbench splits GEMMs across its own workers (see `BLAS.parallelSgemm`). The pool size
-    /// is global to OpenBLAS, so call this from the coordinating thread, never from inside a
-    /// parallel region.
+    /// is global to OpenBLAS: call this from the coordinating thread, never from inside one of
+    /// the workbench's parallel regions (concurrent callers are serialised).
     public static func withLibraryThreads<R>(_ body: () throws -> R) rethrows -> R {
         _ = singleThreadedLibrary
+        // The pool size is global to OpenBLAS: threads that run scans side by side (e.g.
+        // `adwb preprocess --workers 2`, each fitting a bias field) take turns here instead
+        // of resetting it under each other.
+        libraryLock.lock()
+        defer { libraryLock.unlock() }
         openblas_set_num_threads(Int32(threads))
         defer { openblas_set_num_threads(1) }
         return try body()
     }
+
+    /// Held while OpenBLAS runs multi-threaded (recursive: LAPACK wrappers may nest).
+    private static let libraryLock = NSRecursiveLock()
 
     /// Re-executes the current program with `OPENBLAS_NUM_THREADS=1` unless that variable is
     /// already set; returns normally (doing nothing) when it is set or the exec fails.

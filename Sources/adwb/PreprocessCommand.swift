@@ -102,7 +102,9 @@ struct PreprocessCommand: ParsableCommand {
         options.registration.start = registrationStart
         options.registration.iterations = registrationIterations
 
-        let loadedTemplate = try loadTemplate(needed: options.steps.contains(.register) || options.skullStrip == .template)
+        let templateNeeded = options.steps.contains(.register) || options.skullStrip == .template
+        if !templateNeeded, template != nil { preprocessLog("warning: --template is not used without the register step") }
+        let loadedTemplate = try loadTemplate(needed: templateNeeded)
         options.outputGrid = try outputGrid(template: loadedTemplate)
         let preprocessor = try ScanPreprocessor(options: options, template: loadedTemplate)
         let selected = try shard.map { text in
@@ -110,7 +112,6 @@ struct PreprocessCommand: ParsableCommand {
             return parsed
         } ?? .whole
         let output = URL(fileURLWithPath: out)
-        try PreprocessJob.prepare(output)
         var job = PreprocessJob(manifest: URL(fileURLWithPath: manifest), output: output, preprocessor: preprocessor)
         job.shard = selected
         job.workers = workers

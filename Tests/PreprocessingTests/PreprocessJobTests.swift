@@ -73,7 +73,7 @@ private func contents(of folder: URL) throws -> [String: Data] {
             for (row, record) in zip(written.rows, summary.records) {
                 let image = try VolumeReader.read(written.url(for: row.path))
                 let mask = try VolumeReader.read(written.url(for: try #require(row.maskPath)))
-                #expect(Template.sameGrid(Grid(image), templateGrid) && Template.sameGrid(Grid(mask), templateGrid))
+                #expect(Grid(image).matches(templateGrid) && Grid(mask).matches(templateGrid))
                 // z-scored inside the brain in native space: mean 0, SD 1; interpolation onto the
                 // template grid smooths a little (scans of other voxel sizes lose ~10% SD).
                 var (sum, squares, count) = (0.0, 0.0, 0.0)
@@ -232,7 +232,7 @@ private func contents(of folder: URL) throws -> [String: Data] {
             #expect(throws: PreprocessingError.self) { try options.validate() }
             // Output names never climb out of the folder or hide.
             for hostile in ["../../etc/passwd", ".hidden", "a/b", ""] {
-                let name = PreprocessJob.clean(hostile)
+                let name = FileNames.safeComponent(hostile)
                 #expect(!name.contains("/") && !name.hasPrefix(".") && !name.isEmpty, "\(hostile) → \(name)")
             }
         }

@@ -26,18 +26,7 @@ enum PreprocessingFixtures {
 
 /// Mean and largest distance (mm) between where two transforms send the mask's voxels.
 func displacement(_ a: Affine, _ b: Affine, over mask: Volume) -> (mean: Double, max: Double) {
-    let values = mask.data.scalars
-    let (ny, nz) = (mask.shape[1], mask.shape[2])
-    var sum = 0.0, largest = 0.0, count = 0
-    for index in values.indices where values[index] != 0 {
-        let x = mask.affine.apply([Double(index / (ny * nz)), Double((index / nz) % ny), Double(index % nz)])
-        let p = a.apply(x), q = b.apply(x)
-        let d = ((p[0] - q[0]) * (p[0] - q[0]) + (p[1] - q[1]) * (p[1] - q[1]) + (p[2] - q[2]) * (p[2] - q[2])).squareRoot()
-        sum += d
-        largest = max(largest, d)
-        count += 1
-    }
-    return (sum / Double(max(count, 1)), largest)
+    AffineRegistration.displacement(a, b, over: mask)
 }
 
 /// A random affine within the registration's acceptance range: rotations up to 15° about each
