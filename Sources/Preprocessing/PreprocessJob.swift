@@ -112,7 +112,8 @@ public struct PreprocessJob: Sendable {
         if fileManager.fileExists(atPath: output.path) {
             let contents = (try? fileManager.contentsOfDirectory(atPath: output.path)) ?? []
             // Shards started together may see each other's marker while it is being written.
-            guard contents.allSatisfy({ $0.hasPrefix(marker) }) || contents.contains(marker) else {
+            // (AtomicFile writes it as `.<name>.tmp-…` first.)
+            guard contents.allSatisfy({ $0.hasPrefix("." + marker) }) || contents.contains(marker) else {
                 throw .cannotWrite(path: output.path, reason: "the folder is not empty and holds no earlier adwb preprocess run; choose a new --out")
             }
         }

@@ -8,13 +8,16 @@ import Testing
 @Test func benchKernelNamesFollowThePeerScript() {
     // The peer scripts' kernels (PyTorch, nibabel), then our own without a peer.
     let names = Bench.kernels().map(\.name)
-    #expect(names == ["sgemm_1024", "sgemm_2048", "cae_encoder_forward", "cae_train_step", "sae_epoch_100k", "cae_encode_volume",
-                      "nifti_read_mni_1mm", "nifti_write_mni_1mm", "synth_render_96", "synth_scan_96",
-                      "sae_pretrain_100k", "cae_pretrain_step", "sae_pretrain_stream_100k", "extract_volume_cae"]
-                     + ["400x512", "400x2048", "1000x512", "1000x2048", "4000x512", "4000x2048"].flatMap {
-                         ["svc_rbf_fit_\($0)", "svc_linear_fit_\($0)", "linear_svc_fit_\($0)"]
-                     }
-                     + ["fastica_400x20000_k20", "fastica_400x20000_k50", "fastica_4000x512_k20", "fastica_4000x512_k50"])
+    let classifiers = ["400x512", "400x2048", "1000x512", "1000x2048", "4000x512", "4000x2048"].flatMap {
+        ["svc_rbf_fit_\($0)", "svc_linear_fit_\($0)", "linear_svc_fit_\($0)"]
+    }
+    let first: [String] = ["sgemm_1024", "sgemm_2048", "cae_encoder_forward", "cae_train_step", "sae_epoch_100k", "cae_encode_volume",
+                           "nifti_read_mni_1mm", "nifti_write_mni_1mm", "synth_render_96", "synth_scan_96",
+                           "sae_pretrain_100k", "cae_pretrain_step", "sae_pretrain_stream_100k", "extract_volume_cae"]
+    let last: [String] = ["fastica_400x20000_k20", "fastica_400x20000_k50", "fastica_4000x512_k20", "fastica_4000x512_k50",
+                          "register_affine_mni_1mm", "register_affine_mni_2mm", "register_affine_synthetic_96", "resample_linear_mni_1mm"]
+    let expected: [String] = first + classifiers + last
+    #expect(names == expected)
 }
 
 @Test func classifierKernelsReportTheirSolverFacts() throws {
@@ -137,4 +140,20 @@ import Testing
         #expect(report.skipped?["nifti_read_mni_1mm"]?.contains("not found") == true)
         print("nifti_read_mni_1mm skipped: ../shared/data is not present")
     }
+}
+
+@Test func peerBaselineReadsTheRegistrationPeers() throws {
+    let json = #"""
+    {"schema": "peers-registration/1",
+     "cases": {"1mm": {"configs": {"sitk_rigid_affine_ncc": {"median_s": 21.6}, "ants_affine_default": {"median_s": 32.5}}},
+               "2mm": {"configs": {"ants_affine_default": {"median_s": 4.04}}}}}
+    """#
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("peers-\(UUID().uuidString).json")
+    try Data(json.utf8).write(to: url)
+    defer { try? FileManager.default.removeItem(at: url) }
+    let two = try PeerBaseline(contentsOf: url, threads: 2)
+    #expect(two.figures["register_affine_mni_1mm"] == ["sitk_rigid_affine_ncc": 21_600, "ants_affine_default": 32_500])
+    #expect(two.figures["register_affine_mni_2mm"] == ["ants_affine_default": 4_040])
+    // Measured with two threads only.
+    #expect(throws: PeerBaselineError.self) { try PeerBaseline(contentsOf: url, threads: 1) }
 }

@@ -230,6 +230,17 @@ private func contents(of folder: URL) throws -> [String: Data] {
             options = PreprocessingOptions()
             options.clipPercentiles = [99, 1]
             #expect(throws: PreprocessingError.self) { try options.validate() }
+            // Another shard's marker being written (a temporary name) does not make the folder foreign.
+            let racing = root.appendingPathComponent("racing")
+            try FileManager.default.createDirectory(at: racing, withIntermediateDirectories: true)
+            try Data().write(to: racing.appendingPathComponent("." + PreprocessJob.marker + ".tmp-123"))
+            try PreprocessJob.prepare(racing)
+            // Labels keep their values: the smallest exact type.
+            func labels(_ values: [Float]) throws -> Volume { try Volume(data: Tensor(shape: [values.count, 1, 1], scalars: values), affine: .identity) }
+            #expect(PreprocessJob.labelType(try labels([0, 3, 255])) == .uint8)
+            #expect(PreprocessJob.labelType(try labels([0, 1035, 2035])) == .int16)
+            #expect(PreprocessJob.labelType(try labels([-1, 70_000])) == .int32)
+            #expect(PreprocessJob.labelType(try labels([0, 0.5])) == .float32)
             // Output names never climb out of the folder or hide.
             for hostile in ["../../etc/passwd", ".hidden", "a/b", ""] {
                 let name = FileNames.safeComponent(hostile)
