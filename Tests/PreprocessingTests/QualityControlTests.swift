@@ -6,6 +6,7 @@ import FoundationXML
 import Reports
 import TensorCore
 import Testing
+import TestSupport
 import VolumeIO
 
 /// Small synthetic volumes, built from a function of canonical (RAS) voxel coordinates and
@@ -260,42 +261,7 @@ private typealias F = QCFixtures
 
 // MARK: - Page
 
-/// Elements of a parsed XML document in document order, with attributes, text and parent.
-private final class ParsedPage: NSObject, XMLParserDelegate {
-    struct Element {
-        var name: String
-        var attributes: [String: String]
-        var text: String
-        var parent: Int?
-    }
-
-    var elements: [Element] = []
-    private var open: [Int] = []
-
-    static func parse(_ html: String) throws -> ParsedPage {
-        let page = ParsedPage()
-        let parser = XMLParser(data: Data(html.utf8))
-        parser.delegate = page
-        guard parser.parse() else { throw parser.parserError ?? CocoaError(.coderReadCorrupt) }
-        return page
-    }
-
-    func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName: String?,
-                attributes: [String: String] = [:]) {
-        elements.append(Element(name: elementName, attributes: attributes, text: "", parent: open.last))
-        open.append(elements.count - 1)
-    }
-
-    func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
-        open.removeLast()
-    }
-
-    func parser(_ parser: XMLParser, foundCharacters string: String) {
-        for index in open { elements[index].text += string }
-    }
-
-    func all(_ name: String) -> [Element] { elements.filter { $0.name == name } }
-
+extension XMLTree {
     /// The `tr` elements inside `tbody`, each with its cells' texts.
     func bodyRows() -> [(row: Element, cells: [String])] {
         elements.indices.filter { elements[$0].name == "tr" && elements[$0].parent.map { elements[$0].name } == "tbody" }.map { row in
@@ -325,7 +291,7 @@ private final class ParsedPage: NSObject, XMLParserDelegate {
     @Test func pageParsesAsXMLWithOneSortedRowAndFigurePerScan() throws {
         let entries = Self.entries()
         let html = QCPage.render(entries: entries, title: "QC <run>", settings: [("template", "MNI152 2009a & 2 mm"), ("registration", "affine")])
-        let page = try ParsedPage.parse(html)
+        let page = try XMLTree(html)
         #expect(html.hasPrefix("<!DOCTYPE html>"))
         #expect(!html.lowercased().contains("<script"))
         #expect(page.all("script").isEmpty)

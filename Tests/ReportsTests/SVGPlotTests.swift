@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Reports
 
 /// Each figure type on its own: well-formed SVG with its furniture, and the data drawn as

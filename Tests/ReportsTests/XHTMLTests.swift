@@ -1,6 +1,7 @@
 import Foundation
 import Reports
 import Testing
+import TestSupport
 
 /// Escaping, tables, and a whole report with every figure type parsed as XML.
 @Suite struct XHTMLTests {

@@ -5,20 +5,20 @@ import FoundationXML
 
 /// A document parsed with Foundation's `XMLParser`, flattened to its elements in document
 /// order, so tests can check well-formedness and find elements, attributes and text.
-struct XMLTree {
-    struct Element {
-        var name: String
-        var attributes: [String: String]
+public struct XMLTree {
+    public struct Element {
+        public var name: String
+        public var attributes: [String: String]
         /// Character data directly and indirectly inside the element.
-        var text: String
+        public var text: String
         /// Index of the enclosing element in `elements` (`nil` for the root).
-        var parent: Int?
+        public var parent: Int?
     }
 
-    var elements: [Element] = []
+    public var elements: [Element] = []
 
     /// Parses `xml`, throwing the parser's error when it is not well-formed.
-    init(_ xml: String) throws {
+    public init(_ xml: String) throws {
         let parser = XMLParser(data: Data(xml.utf8))
         let collector = Collector()
         parser.delegate = collector
@@ -29,12 +29,12 @@ struct XMLTree {
     }
 
     /// Elements named `name`, in document order.
-    func all(_ name: String) -> [Element] {
+    public func all(_ name: String) -> [Element] {
         elements.filter { $0.name == name }
     }
 
     /// The element enclosing `element`, if any.
-    func parent(of element: Element) -> Element? {
+    public func parent(of element: Element) -> Element? {
         element.parent.map { elements[$0] }
     }
 
