@@ -79,12 +79,10 @@ public struct PreprocessedScan: Sendable {
     /// The preprocessed image: in template space (on the output grid) when registered, else
     /// on the (reoriented) scan grid.
     public var image: Volume
-    /// The brain mask on the same grid, when the skull was stripped.
+    /// The brain mask on the same grid: the skull strip's, or the manifest's without that step.
     public var mask: Volume?
     /// The labels on the same grid (nearest neighbour).
     public var labels: Volume?
-    /// The brain mask on the reoriented scan grid (before resampling).
-    public var nativeMask: Volume?
     public var registration: RegistrationResult?
     /// Which method made the mask (nil without skull stripping).
     public var skullStrip: SkullStripMethod?
@@ -210,7 +208,6 @@ public struct ScanPreprocessor: Sendable {
             }
         }
 
-        let nativeMask = mask
         if let registration, let grid = outputGrid {
             try timed("resample") { () throws(PreprocessingError) in
                 image = try Resampler.resample(image, onto: grid, transform: registration.transform, interpolation: options.interpolation)
@@ -218,7 +215,7 @@ public struct ScanPreprocessor: Sendable {
                 labels = try labels.map { l throws(PreprocessingError) in try Resampler.resample(l, onto: grid, transform: registration.transform, interpolation: .nearest) }
             }
         }
-        return PreprocessedScan(image: image, mask: mask, labels: labels, nativeMask: nativeMask, registration: registration,
+        return PreprocessedScan(image: image, mask: mask, labels: labels, registration: registration,
                                 skullStrip: method, dice: dice, warnings: warnings, seconds: seconds)
     }
 
