@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Classifiers", targets: ["Classifiers"]),
         .library(name: "Classification", targets: ["Classification"]),
         .library(name: "Preprocessing", targets: ["Preprocessing"]),
+        .library(name: "Compare", targets: ["Compare"]),
     ],
     dependencies: [
         // Command-line parsing for the `adwb` tool (subcommands, options, validation).
@@ -52,6 +53,7 @@ let package = Package(
         .target(name: "Classifiers", dependencies: ["TensorCore", "Learn"]),
         .target(name: "Classification", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Extraction", "Learn", "Classifiers"]),
         .target(name: "Preprocessing", dependencies: ["TensorCore", "VolumeIO", "Cohort", "Patches", "Reports"]),
+        .target(name: "Compare", dependencies: ["TensorCore", "Cohort", "Autoencoders", "Extraction", "Learn", "Classification", "Reports", "Preprocessing", "Yams"]),
         .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Extraction", "Learn", "Classifiers", "Preprocessing"]),
         .executableTarget(
             name: "adwb",
@@ -61,6 +63,7 @@ let package = Package(
                 "Extraction",
                 "Classification",
                 "Preprocessing",
+                "Compare",
                 "Cohort",
                 "VolumeIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -16,8 +16,12 @@ public enum ConfigFile {
     /// The resolved configuration: defaults of `model` or `preset` (arguments win over the
     /// file's `model:` and `preset:`), then the file's values.
     public static func resolve(model: ModelKind?, preset: String?, file: URL?) throws(PretrainError) -> PretrainConfig {
-        let name = file?.path ?? "<options>"
-        let fileMapping = try file.map(read) ?? Node.Mapping([])
+        try resolve(model: model, preset: preset, mapping: try file.map(read) ?? Node.Mapping([]), name: file?.path ?? "<options>")
+    }
+
+    /// As `resolve(model:preset:file:)`, from a mapping already parsed (e.g. a section of an
+    /// experiment file); `name` says where it came from in messages.
+    public static func resolve(model: ModelKind?, preset: String?, mapping fileMapping: Node.Mapping, name: String) throws(PretrainError) -> PretrainConfig {
         let presetName = preset ?? fileMapping["preset"]?.string
         var base: PretrainConfig
         if let presetName {
@@ -48,8 +52,33 @@ public enum ConfigFile {
         }
     }
 
+    /// `mapping`'s values laid over `defaults` (refusing keys `defaults` does not encode,
+    /// except the `optionalKeys` its nil fields leave out), decoded back into `T`.
+    public static func overlay<T: Codable>(_ mapping: Node.Mapping, on defaults: T, optionalKeys: Set<String> = [],
+                                           name: String) throws(PretrainError) -> T {
+        var base: Node.Mapping
+        do {
+            let encoder = YAMLEncoder()
+            guard let node = try Yams.compose(yaml: try encoder.encode(defaults))?.mapping else { throw PretrainError.invalidConfig("empty") }
+            base = node
+        } catch {
+            throw .invalidConfig("cannot represent the defaults of \(name): \(error)")
+        }
+        var pairs = Array(base).map { ($0.key, $0.value) }
+        for key in optionalKeys.sorted() where !pairs.contains(where: { $0.0.string == key }) { pairs.append((Node(key), Node("~", Tag(.null)))) }
+        base = Node.Mapping(pairs)
+        let merged = try merge(mapping, into: base, path: "", file: name, runConfig: false)
+        do {
+            return try YAMLDecoder().decode(T.self, from: Node.mapping(merged))
+        } catch let error as DecodingError {
+            throw .invalidConfig("\(name): \(describe(error))")
+        } catch {
+            throw .invalidConfig("\(name): \(error)")
+        }
+    }
+
     /// Parses a YAML or JSON file into its top-level mapping.
-    static func read(_ url: URL) throws(PretrainError) -> Node.Mapping {
+    public static func read(_ url: URL) throws(PretrainError) -> Node.Mapping {
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
             throw .invalidConfig("cannot read \(url.path): \((error as NSError).localizedDescription)")
@@ -63,21 +92,23 @@ public enum ConfigFile {
         return mapping
     }
 
-    /// `file`'s values laid over `base`, refusing keys `base` does not have.
-    static func merge(_ file: Node.Mapping, into base: Node.Mapping, path: String, file name: String) throws(PretrainError) -> Node.Mapping {
+    /// `file`'s values laid over `base`, refusing keys `base` does not have (with `runConfig`,
+    /// a run's `provenance` section is skipped and a top-level `preset` accepted).
+    static func merge(_ file: Node.Mapping, into base: Node.Mapping, path: String, file name: String,
+                      runConfig: Bool = true) throws(PretrainError) -> Node.Mapping {
         var pairs = Array(base).map { ($0.key, $0.value) }
         for (keyNode, value) in file {
             guard let key = keyNode.string else { throw .invalidConfig("\(name): a key under '\(path)' is not text") }
             let full = path.isEmpty ? key : "\(path).\(key)"
-            if path.isEmpty && key == "provenance" { continue }
+            if runConfig && path.isEmpty && key == "provenance" { continue }
             guard let index = pairs.firstIndex(where: { $0.0.string == key }) else {
-                if path.isEmpty && key == "preset" { pairs.append((keyNode, value)); continue }
+                if runConfig && path.isEmpty && key == "preset" { pairs.append((keyNode, value)); continue }
                 let known = pairs.compactMap { $0.0.string }.sorted().joined(separator: ", ")
                 throw .invalidConfig("\(name): unknown option '\(full)' (known here: \(known))")
             }
             if let nested = value.mapping {
                 guard let current = pairs[index].1.mapping else { throw .invalidConfig("\(name): '\(full)' is not a section") }
-                pairs[index].1 = .mapping(try merge(nested, into: current, path: full, file: name))
+                pairs[index].1 = .mapping(try merge(nested, into: current, path: full, file: name, runConfig: runConfig))
             } else {
                 pairs[index].1 = value
             }

@@ -240,15 +240,7 @@ public enum ClassifyJob {
         default: break
         }
         if request.backend != .cnn, request.model != nil { throw .invalidOption("--model applies to the cnn back end only") }
-        switch request.backend {
-        case .svm:
-            try request.svm.validate()
-        case .icaSVM:
-            try request.svm.validate()
-            try request.ica.validate()
-        case .cnn:
-            try request.cnn.validate()
-        }
+        try request.validateSettings()
     }
 
     /// FastICA on features is refitted in every inner fold of the grid search (when there is
@@ -333,13 +325,20 @@ public enum ClassifyJob {
     /// column per class, and the set (validation or test) of the row.
     static func predictionTable(_ split: LabelledSplit, _ outcomes: [(predicted: [Int], probabilities: Tensor, scores: Tensor?)]) -> String {
         let classes = split.task.classes
-        var text = (["participant_id", "session_id", "diagnosis", "predicted"] + classes.map { "prob_\($0.rawValue)" } + ["set"])
+        // Decision values (when the model has no probabilities): one column for the positive
+        // class of two, or one per class (one-vs-rest).
+        let scoreWidth = outcomes.first?.scores?.shape[1] ?? 0
+        let scoreColumns = scoreWidth == 1 ? ["decision_\(classes[1].rawValue)"] : scoreWidth == classes.count ? classes.map { "decision_\($0.rawValue)" } : []
+        var text = (["participant_id", "session_id", "diagnosis", "predicted"] + classes.map { "prob_\($0.rawValue)" } + scoreColumns + ["set"])
             .joined(separator: "\t") + "\n"
         for ((name, scans), outcome) in zip(split.evaluated, outcomes) {
             for (i, scan) in scans.enumerated() {
                 let probabilities = (0..<classes.count).map { "\(outcome.probabilities.scalars[i * classes.count + $0])" }
+                let scores = (0..<scoreColumns.count).map { column in
+                    outcome.scores.map { "\($0.scalars[i * scoreColumns.count + column])" } ?? "NaN"
+                }
                 text += ([scan.participantID, scan.sessionID, scan.diagnosis.rawValue, classes[outcome.predicted[i]].rawValue]
-                    + probabilities + [name]).joined(separator: "\t") + "\n"
+                    + probabilities + scores + [name]).joined(separator: "\t") + "\n"
             }
         }
         return text

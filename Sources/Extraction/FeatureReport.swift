@@ -267,6 +267,15 @@ public struct FeatureReport {
         return document.render()
     }
 
+    /// The report's key sections for a larger report (`adwb compare`): top features, PCA,
+    /// first-layer filters and loss curves, as (id, title, XHTML body).
+    public func keySections() -> [(id: String, title: String, body: String)] {
+        [("top-features", "Top discriminative features", topFeaturesSection()),
+         ("pca", "PCA projection", pcaSection(try? pca())),
+         ("filters", "First-layer filters", filtersSection()),
+         ("training", "Pretraining loss curves", lossSection())]
+    }
+
     func overview() -> String {
         let record = set.record
         let counts = statistics.classes.map { "\($0.diagnosis.rawValue) \($0.count)" }

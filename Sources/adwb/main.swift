@@ -11,7 +11,7 @@ struct ADWorkbench: ParsableCommand {
         commandName: "adwb",
         abstract: "Autoencoder feature learning and classical ML for Alzheimer's disease research on 3-D brain scans.",
         version: ADWorkbenchVersion.string,
-        subcommands: [SynthCommand.self, ManifestCommand.self, InfoCommand.self, ConvertCommand.self, PretrainCommand.self, ExtractCommand.self, ClassifyCommand.self, PreprocessCommand.self,
+        subcommands: [DemoCommand.self, CompareCommand.self, SynthCommand.self, ManifestCommand.self, InfoCommand.self, ConvertCommand.self, PretrainCommand.self, ExtractCommand.self, ClassifyCommand.self, PreprocessCommand.self,
                       BenchCommand.self, VersionCommand.self]
     )
 }
