@@ -80,6 +80,7 @@ let package = Package(
         .testTarget(name: "AutoencodersTests", dependencies: ["Autoencoders", "Patches", "Cohort", "NeuralNet", "TestSupport"]),
         .testTarget(name: "PretrainingTests", dependencies: ["Autoencoders", "Patches", "Cohort", "NeuralNet", "VolumeIO", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "CZlib", "TestSupport"]),
+        .testTarget(name: "CompareTests", dependencies: ["Compare", "Cohort", "Classification", "TestSupport"]),
         .testTarget(name: "ExtractionTests", dependencies: ["Extraction", "Autoencoders", "Patches", "Cohort", "NeuralNet", "VolumeIO", "TestSupport"]),
         .testTarget(name: "LearnTests", dependencies: ["Learn", "TestSupport"]),
         .testTarget(name: "ClassifiersTests", dependencies: ["Classifiers", "Learn", "TestSupport"]),

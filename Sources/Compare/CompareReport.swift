@@ -227,7 +227,7 @@ struct CompareReport {
                 return PlotSeries(name: record.fold.map { "fold \($0)" } ?? "shared", points: points)
             }
             guard !series.isEmpty else { continue }
-            body += SVGPlot.lines(series, title: "\(name): validation MSE", xLabel: "epoch (all phases in order)", yLabel: "MSE", logY: true)
+            body += SVGPlot.lines(series, title: "\(name): validation MSE", xLabel: "epoch (all phases in order)", yLabel: "MSE")
         }
         return body
     }

@@ -15,17 +15,16 @@ import Yams
 /// <reports>/demo-<time>/    the report
 /// ```
 public enum Demo {
-    /// The synthetic cohort: about 120 participants (20% unlabelled, a quarter with a
-    /// second session) at 96³ × 2 mm; `quick`: 40 participants at 48³ × 4 mm (same field of
-    /// view, coarser voxels).
+    /// The synthetic cohort: 120 participants (20% unlabelled, a quarter with a second
+    /// session) at 64³ × 3 mm (the 10-minute budget on two cores; `adwb synth` makes 2 mm
+    /// cohorts); `quick`: 40 participants at 48³ × 4 mm. All cover the same 192 mm field of
+    /// view.
     public static func cohort(quick: Bool, seed: UInt64) -> SyntheticCohortOptions {
         var options = SyntheticCohortOptions()
         options.seed = seed
         options.participants = quick ? 40 : 120
-        if quick {
-            options.shape = [48, 48, 48]
-            options.voxelSize = 4
-        }
+        options.shape = quick ? [48, 48, 48] : [64, 64, 64]
+        options.voxelSize = quick ? 4 : 3
         return options
     }
 
@@ -36,10 +35,10 @@ public enum Demo {
         let name = quick ? "demo-quick" : "demo"
         let folds = quick ? 3 : 5
         // Full: the published SAE (Payan & Montana 2015) with fewer patches per epoch, the CAE
-        // (after Hosseini-Asl et al. 2016) for 3 epochs; quick: a fraction of both.
+        // (after Hosseini-Asl et al. 2016) for 2 epochs; quick: a fraction of both.
         let sae = quick ? "{training: {epochs: 4}, patches: {patches_per_epoch: 20000}}" : "{training: {epochs: 20}, patches: {patches_per_epoch: 50000}}"
-        let cae = quick ? "{training: {epochs: 1}, patches: {size: [16, 16, 16], patches_per_epoch: 256}}" : "{training: {epochs: 3}}"
-        let cnn = quick ? "{epochs: 4, patience: 4, hidden: [16]}" : "{epochs: 12, patience: 5}"
+        let cae = quick ? "{training: {epochs: 1}, patches: {size: [16, 16, 16], patches_per_epoch: 256}}" : "{training: {epochs: 2}}"
+        let cnn = quick ? "{epochs: 4, patience: 4, hidden: [16]}" : "{epochs: 10, patience: 4}"
         return """
         # adwb demo\(quick ? " --quick" : ""): the comparison the demo runs (adwb compare --config this file).
         name: \(name)

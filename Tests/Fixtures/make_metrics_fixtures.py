@@ -3,7 +3,9 @@
 Run: python Tests/Fixtures/make_metrics_fixtures.py   (numpy, scikit-learn)
 Writes Tests/Fixtures/Metrics/metrics.json: cases of (truth, predicted, probabilities) with
 scikit-learn's accuracy, balanced accuracy, per-class recall / precision / F1 / specificity,
-ROC AUC (binary; one-vs-rest macro for three classes), log loss and the confusion matrix.
+ROC AUC (binary; one-vs-rest macro for three classes), log loss and the confusion matrix;
+also the macro averages and ROC curves (every threshold kept; one-vs-rest per class for three
+classes) that CompareTests check `adwb compare`'s metrics against.
 """
 import json
 import os
@@ -34,7 +36,17 @@ def case(name, truth, predicted, probabilities, classes):
         "roc_auc": float(auc),
         "log_loss": metrics.log_loss(truth, p.astype(np.float64), labels=classes),
         "confusion": cm.tolist(),
+        "macro_precision": metrics.precision_score(truth, predicted, labels=classes, average="macro", zero_division=np.nan),
+        "macro_f1": metrics.f1_score(truth, predicted, labels=classes, average="macro", zero_division=np.nan),
+        "macro_recall": metrics.recall_score(truth, predicted, labels=classes, average="macro", zero_division=np.nan),
+        "macro_specificity": float(np.mean(specificity)),
+        "roc_curves": [roc(truth, p, classes, c) for c in ([1] if k == 2 else range(k))],
     }
+
+
+def roc(truth, p, classes, c):
+    fpr, tpr, _ = metrics.roc_curve(truth == classes[c], p[:, c], drop_intermediate=False)
+    return {"positive": c, "fpr": fpr.tolist(), "tpr": tpr.tolist()}
 
 
 rng = np.random.default_rng(7)
