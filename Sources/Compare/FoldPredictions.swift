@@ -48,7 +48,7 @@ struct FoldPredictions {
             }
             let p = probabilities.map { Double(fields[$0]) ?? .nan }
             let d = decisions.map { Double(fields[$0]) ?? .nan }
-            let scores = p.allSatisfy(\.isFinite) ? p : d
+            let scores = p.allSatisfy(\.isFinite) ? (classes.count == 2 ? [p[1]] : p) : d
             rows.append(Prediction(participantID: fields[participant], sessionID: fields[session], fold: fold, truth: truth, predicted: guess,
                                    probabilities: p, scores: scores))
         }
