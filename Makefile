@@ -26,28 +26,14 @@ build: deps
 test: deps
 	$(SWIFT_TEST)
 
-# The main job so far (in demo/): the synthetic cohort, its validation, its preprocessing (RAS,
-# affine registration to the built-in template, skull strip, z-score; QC page in
-# demo/preprocessed/qc/; the steps below still read the raw cohort until `adwb compare` lands),
-# the participant-level split,
-# both autoencoders pretrained on the first fold's training participants only (never on test
-# participants), every scan's features extracted with each encoder (with the feature reports),
-# then the three classifier back ends on that fold (SVM on each feature set, ICA + SVM on the
-# voxels, the CAE encoder fine-tuned with a dense head), then the benchmark.
+# The main job: `adwb demo` synthesises the built-in cohort (120 participants), preprocesses it
+# (registration to the cohort's template, skull strip, z-score), pretrains an SAE and a CAE in
+# every one of 5 participant-level folds, extracts features, compares SVM on each feature set,
+# ICA + SVM on voxels and the fine-tuned CNN head, and writes reports/demo-<UTC time>/index.html.
+# Data and stage outputs go to demo/; a rerun resumes after the finished stages.
 demo: deps
-	$(SWIFT_RUN) synth --participants 60 --seed 0 --out demo/cohort
-	$(SWIFT_RUN) manifest validate demo/cohort/manifest.tsv
-	$(SWIFT_RUN) preprocess --manifest demo/cohort/manifest.tsv --out demo/preprocessed
-	$(SWIFT_RUN) manifest split demo/cohort/manifest.tsv --folds 5 --test-fraction 0.2 --seed 0 --out demo/splits
-	$(SWIFT_RUN) pretrain --preset payan2015 --manifest demo/splits/split-0/train.tsv --out demo/pretrain-sae --overwrite
-	$(SWIFT_RUN) pretrain --preset hosseini2016 --epochs 3 --manifest demo/splits/split-0/train.tsv --out demo/pretrain-cae --overwrite
-	$(SWIFT_RUN) extract --model demo/pretrain-sae --manifest demo/cohort/manifest.tsv --out demo/features-sae --overwrite
-	$(SWIFT_RUN) extract --model demo/pretrain-cae --manifest demo/cohort/manifest.tsv --out demo/features-cae --overwrite
-	$(SWIFT_RUN) classify --backend svm --features demo/features-sae --split demo/splits/split-0 --out demo/classify/svm-sae --overwrite
-	$(SWIFT_RUN) classify --backend svm --features demo/features-cae --split demo/splits/split-0 --out demo/classify/svm-cae --overwrite
-	$(SWIFT_RUN) classify --backend ica-svm --manifest demo/cohort/manifest.tsv --split demo/splits/split-0 --out demo/classify/ica-svm --overwrite
-	$(SWIFT_RUN) classify --backend cnn --model demo/pretrain-cae --manifest demo/cohort/manifest.tsv --split demo/splits/split-0 --out demo/classify/cnn --overwrite
-	$(SWIFT_RUN) bench $(foreach p,$(PEERS),--peers $(p))
+	$(SWIFT_RUN) demo
 
+# The kernels' figures beside the peers' (PyTorch, scikit-learn, nibabel, SimpleITK/ANTs).
 bench: deps
-	$(SWIFT_RUN) bench --json
+	$(SWIFT_RUN) bench $(foreach p,$(PEERS),--peers $(p))
