@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "Classifiers", dependencies: ["TensorCore", "Learn"]),
         .target(name: "Classification", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Extraction", "Learn", "Classifiers"]),
         .target(name: "Preprocessing", dependencies: ["TensorCore", "VolumeIO", "Cohort", "Patches", "Reports"]),
-        .target(name: "Compare", dependencies: ["TensorCore", "Cohort", "Autoencoders", "Extraction", "Learn", "Classification", "Reports", "Preprocessing", "Yams"]),
+        .target(name: "Compare", dependencies: ["TensorCore", "VolumeIO", "Cohort", "Autoencoders", "Extraction", "Learn", "Classification", "Reports", "Preprocessing", "Yams"]),
         .target(name: "Benchmarks", dependencies: ["TensorCore", "NeuralNet", "VolumeIO", "Cohort", "Patches", "Autoencoders", "Extraction", "Learn", "Classifiers", "Preprocessing"]),
         .executableTarget(
             name: "adwb",
