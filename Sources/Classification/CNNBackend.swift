@@ -31,14 +31,18 @@ enum CNNBackend {
     static let checkpointFile = "cnn_best.safetensors"
     static let logFile = "training_log.tsv"
 
-    /// Trains on `split.train` and returns probabilities for every evaluated set.
+    /// Trains on `split.train` and returns probabilities for every evaluated set, and on whole
+    /// volumes with `request.explanations` the occlusion maps of the best weights (with the
+    /// seconds they took).
     /// - Parameters:
     ///   - table: the features (`--features`), or nil for whole volumes;
     ///   - volumes: the training and evaluated scans, their headers checked (whole volumes);
-    ///   - checkpoint: where the best epoch's weights are written as training goes.
+    ///   - checkpoint: where the best epoch's weights are written as training goes;
+    ///   - explainProgress: (stage, done, total) while occlusion maps are computed.
     static func run(_ request: ClassifyRequest, split: LabelledSplit, table: FeatureTable?, volumes: (train: VolumeScans, evaluated: [VolumeScans])?,
-                    checkpoint: URL, progress: (Int, Int, Int, Int) -> Void,
-                    shouldStop: () -> Bool) throws(ClassificationError) -> (record: CNNTrainingRecord, probabilities: [Tensor]) {
+                    checkpoint: URL, progress: (Int, Int, Int, Int) -> Void, explainProgress: (String, Int, Int) -> Void,
+                    shouldStop: () -> Bool) throws(ClassificationError)
+        -> (record: CNNTrainingRecord, probabilities: [Tensor], occlusion: (maps: OcclusionMaps, seconds: Double)?) {
         let settings = request.cnn
         try settings.validate()
         let k = split.task.classes.count
@@ -69,7 +73,7 @@ enum CNNBackend {
             let record = CNNTrainingRecord(input: "features", encoder: nil, initialisation: nil, frozenEncoderLayers: nil,
                                            trainableParameters: network.trainableParameters.reduce(0) { $0 + $1.parameter.value.count },
                                            bestEpoch: trained.bestEpoch, stoppingParticipants: trained.stoppingParticipants, history: trained.history)
-            return (record, probabilities)
+            return (record, probabilities, nil)
         }
         guard let model = request.model, let volumes else { throw .invalidOption("the CNN head needs --features, or --model with --manifest") }
         let run: PretrainedRun
@@ -103,15 +107,24 @@ enum CNNBackend {
                                             settings: settings, augment: true, seed: request.seed, checkpoint: checkpoint,
                                             progress: progress, shouldStop: shouldStop)
         var probabilities: [Tensor] = []
+        var evaluated: [VolumeScans] = []
         for var inputs in volumes.evaluated {
             inputs.options = run.config.patches
             probabilities.append(try trained.probabilities(inputs, batchSize: settings.batchSize))
+            evaluated.append(inputs)
+        }
+        var occlusion: (maps: OcclusionMaps, seconds: Double)?
+        if let explanations = request.explanations, let validation = evaluated.first, let p = probabilities.first {
+            let started = Date()
+            let maps = try OcclusionMaps.compute(trained, validation: validation, probabilities: p, classNames: split.task.classes.map(\.rawValue),
+                                                 settings: explanations, progress: explainProgress, shouldStop: shouldStop)
+            occlusion = (maps, Date().timeIntervalSince(started))
         }
         let record = CNNTrainingRecord(input: "volumes", encoder: encoder.summary, initialisation: settings.initialisation,
                                        frozenEncoderLayers: min(frozen, weighted),
                                        trainableParameters: network.trainableParameters.reduce(0) { $0 + $1.parameter.value.count },
                                        bestEpoch: trained.bestEpoch, stoppingParticipants: trained.stoppingParticipants, history: trained.history)
-        return (record, probabilities)
+        return (record, probabilities, occlusion)
     }
 
     /// Refuses a run pretrained on participants that this split evaluates: their scans would

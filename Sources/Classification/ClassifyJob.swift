@@ -70,6 +70,8 @@ public struct ClassifyReport: Codable, Sendable {
     public var svmSettings: SVMSettings?
     public var icaSettings: ICASettings?
     public var cnnSettings: CNNSettings?
+    /// The explanation maps written (nil when none were asked for).
+    public var explanations: ExplanationRecord?
     public var notes: [String]
     public var seconds: [String: Double]
     public var provenance: ClassifyProvenance
@@ -78,7 +80,7 @@ public struct ClassifyReport: Codable, Sendable {
         case backend, task, classes, sets, ica, cnn, notes, seconds, provenance
         case positiveClass = "positive_class", trainScans = "train_scans", trainParticipants = "train_participants"
         case trainPerClass = "train_per_class", modelSelection = "model_selection", svmSettings = "svm_settings"
-        case icaSettings = "ica_settings", cnnSettings = "cnn_settings"
+        case icaSettings = "ica_settings", cnnSettings = "cnn_settings", explanations
     }
 }
 
@@ -88,7 +90,7 @@ public enum ClassifyJob {
     public static let predictionsFile = "predictions.tsv"
     public static let metricsFile = "metrics.json"
     public static let componentsFile = "ica_components.nii.gz"
-    static let ownFiles = [predictionsFile, metricsFile, componentsFile, CNNBackend.checkpointFile, CNNBackend.logFile]
+    static let ownFiles = [predictionsFile, metricsFile, componentsFile, CNNBackend.checkpointFile, CNNBackend.logFile] + Explanations.fileNames
 
     /// Progress reports: a stage's name with (done, total) units.
     public typealias Progress = (_ stage: String, _ done: Int, _ total: Int) -> Void
@@ -118,12 +120,13 @@ public enum ClassifyJob {
         let staging = request.out.appendingPathComponent(stagingPrefix + CNNBackend.checkpointFile)
         defer { try? FileManager.default.removeItem(at: staging) }
         var pending: [(url: URL, write: () throws(ClassificationError) -> Void)] = []
+        var explanations = request.explanations.map(Explanations.init)
         var report = ClassifyReport(
             backend: request.backend, task: request.task, classes: request.task.classes.map(\.rawValue),
             positiveClass: request.task.classes.count == 2 ? request.task.classes[1].rawValue : nil,
             trainScans: split.train.count, trainParticipants: Set(split.trainGroups).count,
             trainPerClass: Dictionary(grouping: split.train, by: { $0.diagnosis.rawValue }).mapValues(\.count), sets: [],
-            modelSelection: nil, ica: nil, cnn: nil, svmSettings: nil, icaSettings: nil, cnnSettings: nil, notes: [], seconds: [:],
+            modelSelection: nil, ica: nil, cnn: nil, svmSettings: nil, icaSettings: nil, cnnSettings: nil, explanations: nil, notes: [], seconds: [:],
             provenance: provenance(request, folder: folder, features: table))
         /// Per evaluated set; `scores` stand in for probabilities in ROC AUC when a model has
         /// none (decision values).
@@ -135,6 +138,7 @@ public enum ClassifyJob {
             var preprocessing: [any Transformer] = []
             var train: Tensor
             var evaluate: (_ scans: [LabelledScan], _ set: String) throws(ClassificationError) -> Tensor
+            var voxelICA: SpatialICA?
             if request.backend == .icaSVM { report.icaSettings = request.ica }
             if let table {
                 train = try table.matrix(for: split.train, set: "train.tsv")
@@ -147,6 +151,7 @@ public enum ClassifyJob {
             } else {
                 let (layout, voxels) = try VoxelLayout.fit(split.train, settings: request.ica) { progress("reading scans", $0, $1) }
                 let ica = try SpatialICA.fit(voxels, layout: layout, settings: request.ica, seed: request.seed)
+                voxelICA = ica
                 if let warning = ica.warning { report.notes.append(warning) }
                 train = try ica.loadings(voxels)
                 evaluate = { scans, set throws(ClassificationError) in try ica.loadings(try layout.rows(scans, set: set)) }
@@ -163,6 +168,18 @@ public enum ClassifyJob {
             // LinearSVC has no probabilities: its columns are NaN and ROC AUC comes from its
             // decision values (a rank statistic, the same for any monotone calibration).
             let svmWidth = request.backend == .icaSVM && request.features != nil ? request.ica.components : train.shape[1]
+            if explanations != nil {
+                let names = table?.names ?? (0..<train.shape[1]).map { "component_\($0)" }
+                let svm = Explanations.FittedSVM(decision: model.predictor.decisionFunction, train: train, names: names,
+                                                 classes: report.classes, linearKernel: request.svm.kernel == "linear",
+                                                 liblinear: request.svm.usesLiblinear(features: svmWidth))
+                if let voxelICA {
+                    try explanations?.addVoxelWeights(svm, ica: voxelICA, out: request.out)
+                } else if let table {
+                    try explanations?.addFeatureWeights(svm, table: table, out: request.out)
+                }
+                report.seconds["explanations"] = Date().timeIntervalSince(started) - (report.seconds["fit"] ?? 0)
+            }
             let calibrated = request.svm.probability && !request.svm.usesLiblinear(features: svmWidth)
             if request.svm.probability && !calibrated {
                 report.notes.append("the liblinear solver gives no probabilities: prob_ columns are NaN; ROC AUC is computed from decision values")
@@ -182,11 +199,17 @@ public enum ClassifyJob {
             }
         case .cnn:
             report.cnnSettings = request.cnn
-            let (record, probabilities) = try CNNBackend.run(request, split: split, table: table, volumes: volumes, checkpoint: staging, progress: { epoch, epochs, batch, batches in
+            let (record, probabilities, occlusion) = try CNNBackend.run(request, split: split, table: table, volumes: volumes, checkpoint: staging, progress: { epoch, epochs, batch, batches in
                 progress("epoch \(epoch)/\(epochs)", batch, batches)
-            }, shouldStop: shouldStop)
+            }, explainProgress: progress, shouldStop: shouldStop)
             report.cnn = record
-            report.seconds["fit"] = Date().timeIntervalSince(started)
+            report.seconds["fit"] = Date().timeIntervalSince(started) - (occlusion?.seconds ?? 0)
+            if let occlusion, let shape = volumes?.train.shape {
+                explanations?.add(occlusion.maps, classes: report.classes, shape: shape, out: request.out)
+                report.seconds["explanations"] = occlusion.seconds
+            } else if explanations != nil {
+                explanations?.record.notes.append("occlusion maps need the CNN head on whole volumes (--model with --manifest); a head on extracted features has no volume to occlude")
+            }
             for p in probabilities { outcomes.append((argmax(p), p, nil)) }
             let checkpoint = request.out.appendingPathComponent(CNNBackend.checkpointFile)
             pending.append((checkpoint, { () throws(ClassificationError) in try install(staging, as: checkpoint) }))
@@ -204,6 +227,10 @@ public enum ClassifyJob {
             }
             report.sets.append(ClassifyReport.Evaluated(set: name, scans: scans.count, participants: Set(scans.map(\.participantID)).count,
                                                         metrics: metrics))
+        }
+        if let explanations {
+            report.explanations = explanations.record
+            pending += explanations.pending
         }
         report.seconds["total"] = Date().timeIntervalSince(started)
         let encoder = JSONEncoder()

@@ -63,6 +63,9 @@ public struct ClassifyRequest: Sendable {
     public var svm = SVMSettings()
     public var ica = ICASettings()
     public var cnn = CNNSettings()
+    /// Explanation maps (occlusion for the CNN head on volumes, weight maps for a linear
+    /// SVM); nil for none.
+    public var explanations: ExplanationSettings?
     public var seed: UInt64 = 0
     public var overwrite = false
 

@@ -1,6 +1,7 @@
 extension ClassifyRequest {
     /// Checks the back end's own settings (not its inputs), naming the first bad value.
     public func validateSettings() throws(ClassificationError) {
+        try explanations?.validate()
         switch backend {
         case .svm:
             try svm.validate()

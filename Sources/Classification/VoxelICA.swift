@@ -90,7 +90,7 @@ struct VoxelLayout: Sendable {
     }
 
     /// Affines equal to within 1e-3 mm (header round-off).
-    private static func sameGrid(_ a: Affine, _ b: Affine) -> Bool {
+    static func sameGrid(_ a: Affine, _ b: Affine) -> Bool {
         zip(a.entries, b.entries).allSatisfy { abs($0 - $1) <= 1e-3 }
     }
 

@@ -43,6 +43,19 @@ public enum ExtractionOutput {
         }
     }
 
+    /// The record of the extraction whose outputs are in `directory` (the `extraction` entry of
+    /// its `summary.json`), or nil when the folder has no summary or one written before the
+    /// record was kept there.
+    /// - Throws: `ExtractionError.io` when `summary.json` cannot be read or its record decoded.
+    public static func record(in directory: URL) throws(ExtractionError) -> ExtractionRecord? {
+        struct Summary: Decodable { var extraction: ExtractionRecord? }
+        let url = directory.appendingPathComponent(summaryFile)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        do { return try JSONDecoder().decode(Summary.self, from: try Data(contentsOf: url)).extraction } catch {
+            throw .io("\(url.path): \(error)")
+        }
+    }
+
     /// Moves the feature maps of a finished run from `staging` to `directory/maps`, replacing
     /// an earlier run's; without `staging` an earlier run's maps are removed (they would
     /// contradict the new outputs). Only a folder holding our `index.tsv` counts as maps.

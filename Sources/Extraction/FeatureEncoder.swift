@@ -138,18 +138,31 @@ public struct FeatureEncoder: Sendable {
         return (scale, offset)
     }
 
+    /// The input voxels along `axis` that map voxels `range` (non-empty) depend on: the union
+    /// of their receptive fields, clipped to a volume of `n` voxels along that axis.
+    ///
+    /// ```
+    /// per layer, output voxels a ..< b see input voxels  a·stride − padding ..< (b − 1)·stride − padding + kernel
+    /// ```
+    /// composed from the last layer back to the input, clipping to each layer's extent.
+    public func inputVoxels(ofMapVoxels range: Range<Int>, axis: Int, inputExtent n: Int) -> Range<Int> {
+        var extents = [n]
+        for window in windows { extents.append(window.outputExtent(extents[extents.count - 1], axis: axis)) }
+        var (low, high) = (range.lowerBound, range.upperBound)
+        for (index, window) in windows.enumerated().reversed() {
+            let k = WindowGeometry.along(window.kernel, axis), s = WindowGeometry.along(window.stride, axis)
+            let p = WindowGeometry.along(window.padding, axis)
+            (low, high) = (max(0, low * s - p), min(extents[index], (high - 1) * s - p + k))
+        }
+        return low..<max(low, high)
+    }
+
     /// The input rows (along `X`) that map rows `rows` depend on, widened so that the slab
     /// starts on a multiple of every stride (its windows then line up with the whole volume's).
     func inputRows(forMapRows rows: Range<Int>, inputExtent n: Int) -> Range<Int> {
-        var extents = [n]
-        for window in windows { extents.append(window.outputExtent(extents.last!, axis: 0)) }
-        var (low, high) = (rows.lowerBound, rows.upperBound)
-        for (index, window) in windows.enumerated().reversed() {
-            let (k, s, p) = (window.kernel.d, window.stride.d, window.padding.d)
-            (low, high) = (max(0, low * s - p), min(extents[index], (high - 1) * s - p + k))
-        }
+        let needed = inputVoxels(ofMapVoxels: rows, axis: 0, inputExtent: n)
         let alignment = windows.reduce(1) { $0 * $1.stride.d }
-        return (low / alignment * alignment)..<high
+        return (needed.lowerBound / alignment * alignment)..<needed.upperBound
     }
 
     /// The first map row computed from a slab starting at input row `start` (a multiple of

@@ -199,9 +199,12 @@ public struct FeatureReport {
         var topFeatures: [TopFeature]
         var pcaExplainedVariance: [Double]?
         var skipped: [SkippedScan]
+        /// The whole record (every row's grid and affine among it), so that a classifier of
+        /// these features can place them in the scans' space.
+        var extraction: ExtractionRecord
 
         enum CodingKeys: String, CodingKey {
-            case scans, features, grid, pooling, encoder, model, manifest, contrasts, skipped
+            case scans, features, grid, pooling, encoder, model, manifest, contrasts, skipped, extraction
             case classes = "participants_per_class", unlabelled = "unlabelled_scans"
             case adwbVersion = "adwb_version", featureChannels = "feature_channels", modelKind = "model_kind"
             case modelSha256 = "model_sha256", modelConfigSha256 = "model_config_sha256", untrainedSeed = "untrained_seed"
@@ -245,7 +248,7 @@ public struct FeatureReport {
             commonGrid: commonGrid, referenceScan: record.rows.first.map { "\($0.participantID)/\($0.sessionID)" },
             contrasts: headlines, primaryContrast: statistics.primary?.contrast.description,
             topFeatures: statistics.primary.map(topFeatures) ?? [], pcaExplainedVariance: projection?.explained,
-            skipped: record.skipped)
+            skipped: record.skipped, extraction: record)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "NaN")

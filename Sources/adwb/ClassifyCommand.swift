@@ -19,6 +19,11 @@ struct ClassifyCommand: ParsableCommand {
         session_id, diagnosis, predicted, prob_<class>..., set) and metrics.json (accuracy, balanced accuracy, \
         sensitivity, specificity, ROC AUC, confusion matrix per set, the model selection, provenance); ica-svm on \
         voxels adds ica_components.nii.gz, cnn adds cnn_best.safetensors and training_log.tsv.
+        With --explain: the cnn head on whole volumes adds occlusion_<CLASS>.nii.gz (the mean drop in the class's \
+        probability when a cube around each voxel is blanked, over correctly classified validation scans); a linear \
+        SVM adds svm_weights.tsv (its weight per feature) and svm_weights.nii.gz (the weights in the scans' space: \
+        through the pooling regions for deep features, through the ICA components for voxels; one file per class \
+        for three classes with liblinear). All maps are float32 NIfTI on the scans' grid.
         """
     )
 
@@ -136,6 +141,18 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .customLong("flip"), help: "CNN head on volumes: probability of a left-right flip.")
     var flipProbability = 0.0
 
+    @Flag(name: .customLong("explain"), help: "Write explanation maps: occlusion sensitivity (cnn on volumes), weight maps (linear SVM).")
+    var explain = false
+
+    @Option(name: .customLong("occlusion-cube"), help: "With --explain: edge of the blanked cube, in voxels.")
+    var occlusionCube = ExplanationSettings().occlusionCube
+
+    @Option(name: .customLong("occlusion-stride"), help: "With --explain: step between cube positions, in voxels (default: the cube's edge; half of it costs 6 to 8 times as much).")
+    var occlusionStride: Int?
+
+    @Option(name: .customLong("explain-max-scans"), help: "With --explain: correctly classified validation scans averaged per class, at most.")
+    var explainMaxScans = ExplanationSettings().maxScansPerClass
+
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
@@ -176,6 +193,16 @@ struct ClassifyCommand: ParsableCommand {
         request.cnn.patience = patience
         request.cnn.maxShift = maxShift
         request.cnn.flipProbability = flipProbability
+        if explain {
+            var explanations = ExplanationSettings()
+            explanations.occlusionCube = occlusionCube
+            explanations.occlusionStride = occlusionStride
+            explanations.maxScansPerClass = explainMaxScans
+            request.explanations = explanations
+        } else if occlusionStride != nil || occlusionCube != ExplanationSettings().occlusionCube
+                    || explainMaxScans != ExplanationSettings().maxScansPerClass {
+            throw ValidationError("--occlusion-cube, --occlusion-stride and --explain-max-scans apply with --explain")
+        }
 
         // CNN training stops cleanly between minibatches; the other back ends are left to the
         // default signal action (nothing is written before they finish).
@@ -200,6 +227,14 @@ struct ClassifyCommand: ParsableCommand {
         }
         if let cnn = report.cnn { classifyLog("best epoch \(cnn.bestEpoch) of \(cnn.history.count) (early stopping on \(cnn.stoppingParticipants) training participants)") }
         for note in report.notes { classifyLog("note: " + note) }
+        if let explanations = report.explanations {
+            for note in explanations.notes { classifyLog("explanations: " + note) }
+            for file in explanations.files {
+                classifyLog("explanation map (\(file.kind)\(file.className.map { ", " + $0 } ?? "")): "
+                    + request.out.appendingPathComponent(file.file).path)
+            }
+            if explanations.files.isEmpty { classifyLog("explanations: no map was written") }
+        }
         for set in report.sets {
             let m = set.metrics
             classifyLog(String(format: "%@ (%d scans): accuracy %.3f, balanced accuracy %.3f, ROC AUC %.3f", set.set, set.scans, m.accuracy,

@@ -71,6 +71,22 @@ private func adwb(_ arguments: [String], scratch: ScratchFolder) throws -> (stat
         #expect(overwritten.status == 0, "\(overwritten.stderr)")
     }
 
+    @Test func explainWritesTheSVMsWeightsAndSaysWhereTheyAre() throws {
+        let scratch = try ScratchFolder("classify-cli-explain")
+        defer { scratch.remove() }
+        try ClassifyCLI.write(split: scratch.url("split"), features: scratch.url("features"))
+        let out = scratch.url("out")
+        let result = try adwb(["classify", "--backend", "svm", "--features", scratch.path("features"), "--split", scratch.path("split"),
+                               "--out", out.path, "--kernel", "linear", "--c", "1", "--inner-folds", "2", "--explain", "--threads", "1"], scratch: scratch)
+        #expect(result.status == 0, "\(result.stderr)")
+        let table = out.appendingPathComponent("svm_weights.tsv")
+        #expect(result.stdout.contains("svm_weights.tsv: \(table.path)"), "\(result.stdout)")
+        #expect(result.stderr.contains("explanation map (svm_weights_table, AD): \(table.path)"), "\(result.stderr)")
+        // These features come without an extraction record: no map in the scans' space, and a note saying why.
+        #expect(result.stderr.contains("explanations: no SVM weight map in the scans' space"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("svm_weights.nii.gz").path))
+    }
+
     @Test func classifyRefusesInputsItCannotUseWithAClearMessage() throws {
         let scratch = try ScratchFolder("classify-cli-bad")
         defer { scratch.remove() }
@@ -85,6 +101,9 @@ private func adwb(_ arguments: [String], scratch: ScratchFolder) throws -> (stat
             (["classify", "--backend", "svm", "--features", scratch.path("features"), "--gamma", "xyz"] + common, "xyz"),
             (["classify", "--backend", "forest", "--features", scratch.path("features")] + common, "forest"),
             (["classify", "--backend", "svm", "--features", scratch.path("split")] + common, "not an `adwb extract` output folder"),
+            (["classify", "--backend", "svm", "--features", scratch.path("features"), "--occlusion-cube", "8"] + common, "apply with --explain"),
+            (["classify", "--backend", "svm", "--features", scratch.path("features"), "--explain", "--occlusion-stride", "40"] + common,
+             "occlusion stride 40"),
         ]
         for (arguments, phrase) in cases {
             let result = try adwb(arguments, scratch: scratch)

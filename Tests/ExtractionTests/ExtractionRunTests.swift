@@ -298,6 +298,9 @@ private func shardParseError(_ text: String) -> ExtractionError? {
     let (n, f) = (set.record.rows.count, set.record.featureCount)
     #expect(array.shape == [n, f])
     #expect(Ex.bits(array) == Ex.bits(set.values))
+    // summary.json keeps the whole record (every row's grid), for classifiers that map features back to the scans.
+    #expect(try ExtractionOutput.record(in: root) == set.record)
+    #expect(try ExtractionOutput.record(in: root.appendingPathComponent("no-such-folder")) == nil)
 
     // The manifest, in order.
     let manifest = try Manifest(contentsOf: ExtractionCohort.manifest)
