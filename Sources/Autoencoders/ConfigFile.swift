@@ -64,10 +64,13 @@ public enum ConfigFile {
         } catch {
             throw .invalidConfig("cannot represent the defaults of \(name): \(error)")
         }
+        // nil fields are absent from the defaults' encoding: placeholders let the file set
+        // them, and those it leaves alone are dropped again so they decode as nil.
+        let placeholder = Node("adwb-unset-optional")
         var pairs = Array(base).map { ($0.key, $0.value) }
-        for key in optionalKeys.sorted() where !pairs.contains(where: { $0.0.string == key }) { pairs.append((Node(key), Node("~", Tag(.null)))) }
+        for key in optionalKeys.sorted() where !pairs.contains(where: { $0.0.string == key }) { pairs.append((Node(key), placeholder)) }
         base = Node.Mapping(pairs)
-        let merged = try merge(mapping, into: base, path: "", file: name, runConfig: false)
+        let merged = Node.Mapping(Array(try merge(mapping, into: base, path: "", file: name, runConfig: false)).filter { $0.value != placeholder })
         do {
             return try YAMLDecoder().decode(T.self, from: Node.mapping(merged))
         } catch let error as DecodingError {

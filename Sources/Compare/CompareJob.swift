@@ -97,6 +97,7 @@ public struct CompareJob {
 
         var encoders = EncoderStages(job: self, cohort: cohort, unlabelled: unlabelled)
         var outcomes: [String: [FoldPredictions]] = [:]
+        var explanations: [String: [FoldExplanations]] = [:]
         var notes: [String] = []
         for (index, fold) in folds.enumerated() {
             try checkStop()
@@ -106,6 +107,7 @@ public struct CompareJob {
                 var request = ClassifyRequest(backend: backend.kind, task: config.task, split: fold.folder,
                                               out: options.work.appendingPathComponent("fold-\(index)/backend-\(backend.name)"))
                 (request.svm, request.ica, request.cnn, request.seed, request.overwrite) = (backend.svm, backend.ica, backend.cnn, config.seed, true)
+                request.explanations = config.explanations
                 if let name = backend.encoder, let encoder = config.encoders.first(where: { $0.name == name }) {
                     let pretrained = try encoders.pretrained(encoder, fold: index, folds: folds, timings: &timings)
                     switch backend.input {
@@ -126,7 +128,7 @@ public struct CompareJob {
                 upstream["validation"] = fold.validationHash
                 upstream["threads"] = "\(Engine.threads)"
                 let stage = Stage(name: label, folder: request.out, inputs: StageInputs(
-                    kind: "classify", version: compareVersion, settings: try StageInputs.canonical(backend),
+                    kind: "classify", version: compareVersion, settings: try StageInputs.canonical(backend) + (try StageInputs.canonical(config.explanations)),
                     inputs: upstream.merging(["seed": "\(config.seed)", "task": config.task.rawValue]) { a, _ in a }))
                 if !stage.isFinished {
                     observer.log("\(label): training (\(backend.kind.rawValue) on \(backend.input.rawValue))")
@@ -148,20 +150,28 @@ public struct CompareJob {
                 let predictions = try FoldPredictions.read(request.out.appendingPathComponent(ClassifyJob.predictionsFile),
                                                            fold: index, task: config.task)
                 outcomes[backend.name, default: []].append(predictions)
+                if let found = FoldExplanations.read(request.out, fold: index) { explanations[backend.name, default: []].append(found) }
                 if index == 0, let extra = try? ClassifyNotes.read(request.out), !extra.isEmpty {
                     notes += extra.map { "\(backend.name): \($0)" }
                 }
             }
         }
         observer.log("summarising")
-        let results = try timings.time("summary") { () throws(CompareError) in
+        var results = try timings.time("summary") { () throws(CompareError) in
             try CompareResults.make(config: config, folds: folds, outcomes: outcomes, notes: notes)
         }
+        let averaged = try timings.time("explanation maps") { () throws(CompareError) in
+            try ExplanationMaps.average(explanations, backends: config.backends.map(\.name), report: options.report)
+        }
+        results.explanations = averaged.summaries
+        results.notes += averaged.notes
+        let anatomy = averaged.maps.first.flatMap { ExplanationMaps.meanAnatomy(taskScans, shape: $0.shape) }
         var provenance = Provenance.collect(options: options, manifest: manifest, manifestURL: manifestURL, cohort: cohort,
                                             folds: folds, encoderRuns: encoders.runs, started: started)
         timings.add("total", Date().timeIntervalSince(started))
         provenance.seconds = timings.entries
-        var report = CompareReport(results: results, provenance: provenance, options: options, folds: folds, encoders: encoders.records)
+        var report = CompareReport(results: results, provenance: provenance, options: options, folds: folds, encoders: encoders.records,
+                                   maps: averaged.maps, anatomy: anatomy)
         let files = try report.write()
         return (results, files)
     }

@@ -3,6 +3,7 @@ import Classification
 import Foundation
 import Reports
 import TensorCore
+import VolumeIO
 
 /// The comparison's report folder: `index.html` (self-contained: inline SVG, no scripts or
 /// external files), `metrics.json`, `metrics.tsv`, `predictions.tsv` and the experiment file.
@@ -18,6 +19,10 @@ struct CompareReport {
     let options: CompareOptions
     let folds: [Fold]
     let encoders: [EncoderRecord]
+    /// The averaged explanation maps, in `results.explanations`' order, and the mean
+    /// anatomy they are drawn over (nil when the scans do not share a grid).
+    let maps: [Volume]
+    let anatomy: Tensor?
 
     /// Writes every file (each atomically; `index.html` last) and returns them.
     mutating func write() throws(CompareError) -> [URL] {
@@ -100,6 +105,7 @@ struct CompareReport {
         document.addSection(id: "confusion", title: "Confusion matrices", body: confusionSection())
         document.addSection(id: "significance", title: "Paired comparisons", body: significanceSection())
         document.addSection(id: "pretraining", title: "Pretraining loss curves", body: pretrainingSection())
+        document.addSection(id: "explanations", title: "Where the models look", body: explanationsSection())
         for (encoder, sections) in featureSections() {
             document.addSection(id: "features-\(encoder)", title: "Feature report: \(encoder) (fold 0)", body: sections)
         }
@@ -215,6 +221,27 @@ struct CompareReport {
             + "\(Self.format(results.testFraction / (1 - results.testFraction)))). p-values are not corrected for the number of pairs.</p>\n"
             + XHTML.table(header: ["first", "second", "b", "c", "McNemar p", "mean Δ balanced accuracy", "t", "p (corrected t)"], rows: rows,
                           numericColumns: Set(2...7))
+    }
+
+    func explanationsSection() -> String {
+        guard !results.explanations.isEmpty else {
+            return "<p>No explanation maps (explanations are off, or no back end makes them: occlusion needs a CNN head on volumes, weight maps a linear SVM).</p>"
+        }
+        var body = "<p>Each map is the mean over folds of the per-fold maps (NIfTI files beside this page, on the scans' grid: FSLeyes, "
+            + "MRIcron or nilearn open them). Occlusion: the drop in the true class's probability when a cube around a voxel is blanked, "
+            + "averaged over correctly classified validation scans of the class. Weight maps: the linear SVM's weights per training SD, "
+            + "mapped through the pooling regions (deep features) or the ICA components (voxels). Slices through each map's strongest "
+            + "voxel over the mean of the task's scans; red positive, blue negative.</p>\n"
+        for (summary, map) in zip(results.explanations, maps) {
+            let title = "\(summary.backend): \(summary.kind)\(summary.className.map { " (\($0))" } ?? "")"
+            let caption = "\(summary.values) Mean of \(summary.folds) fold\(summary.folds == 1 ? "" : "s")\(summary.scans.map { ", \($0) scans" } ?? ""); file \(summary.file)."
+            if let anatomy, let figure = ExplanationFigure.render(anatomy: anatomy, map: map.data) {
+                body += SVGPlot.image(png: figure.png, pixelWidth: figure.width, pixelHeight: figure.height, title: title, caption: caption)
+            } else {
+                body += "<p><strong>\(XHTML.escape(title))</strong>: \(XHTML.escape(caption)) (no figure: the map is empty or the scans do not share a grid)</p>\n"
+            }
+        }
+        return body
     }
 
     /// Validation reconstruction error per epoch of every pretraining run, one plot per encoder.

@@ -141,11 +141,13 @@ public struct CompareResults: Codable, Sendable {
     public var confidence: Double
     public var bootstrapReplicates: Int
     public var notes: [String]
+    /// Explanation maps averaged over folds (files in the report's `explanations/`).
+    public var explanations: [ExplanationSummary] = []
     /// Every back end's held-out predictions, fold by fold (in `predictions.tsv`).
     public var predictions: [String: [Prediction]] = [:]
 
     enum CodingKeys: String, CodingKey {
-        case experiment, task, classes, folds, pretraining, backends, paired, confidence, notes
+        case experiment, task, classes, folds, pretraining, backends, paired, confidence, notes, explanations
         case testFraction = "test_fraction", bootstrapReplicates = "bootstrap_replicates"
     }
 

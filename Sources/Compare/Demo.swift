@@ -36,8 +36,12 @@ public enum Demo {
         let folds = quick ? 3 : 5
         // Full: the published SAE (Payan & Montana 2015) with fewer patches per epoch, the CAE
         // (after Hosseini-Asl et al. 2016) for 2 epochs; quick: a fraction of both.
-        let sae = quick ? "{training: {epochs: 4}, patches: {patches_per_epoch: 20000}}" : "{training: {epochs: 20}, patches: {patches_per_epoch: 50000}}"
-        let cae = quick ? "{training: {epochs: 1}, patches: {size: [16, 16, 16], patches_per_epoch: 256}}" : "{training: {epochs: 2}}"
+        // Both see only the brain: the z-scored background's level varies with global atrophy
+        // and would otherwise be a shortcut that no anatomy explains.
+        let sae = quick ? "{training: {epochs: 4}, patches: {patches_per_epoch: 20000, zero_outside_mask: true}}"
+            : "{training: {epochs: 20}, patches: {patches_per_epoch: 50000, zero_outside_mask: true}}"
+        let cae = quick ? "{training: {epochs: 1}, patches: {size: [16, 16, 16], patches_per_epoch: 256, zero_outside_mask: true}}"
+            : "{training: {epochs: 2}, patches: {zero_outside_mask: true}}"
         let cnn = quick ? "{epochs: 4, patience: 4, hidden: [16]}" : "{epochs: 10, patience: 4}"
         return """
         # adwb demo\(quick ? " --quick" : ""): the comparison the demo runs (adwb compare --config this file).
@@ -48,6 +52,7 @@ public enum Demo {
         seed: \(seed)
         pretraining: per-fold
         bootstrap_replicates: \(quick ? 200 : 2000)
+        explanations: {occlusion_cube: \(quick ? 12 : 16), max_scans_per_class: \(quick ? 2 : 4)}
         encoders:
           - {name: sae, preset: payan2015, settings: \(sae)}
           - {name: cae, preset: hosseini2016, settings: \(cae)}

@@ -93,9 +93,12 @@ public struct ExperimentConfig: Codable, Sendable, Equatable {
     public var bootstrapReplicates = 2000
     /// The intervals' confidence level.
     public var confidence = 0.95
+    /// Explanation maps (occlusion for CNN heads on volumes, weight maps for linear SVMs);
+    /// nil (`explanations: off`) makes none.
+    public var explanations: ExplanationSettings? = ExplanationSettings()
 
     enum CodingKeys: String, CodingKey {
-        case name, manifest, task, folds, splits, seed, pretraining, encoders, extraction, backends, confidence
+        case name, manifest, task, folds, splits, seed, pretraining, encoders, extraction, backends, confidence, explanations
         case unlabelledManifest = "unlabelled_manifest", bootstrapReplicates = "bootstrap_replicates"
     }
 
@@ -137,6 +140,14 @@ public struct ExperimentConfig: Codable, Sendable, Equatable {
             do { config.extraction = try ConfigFile.overlay(section, on: ExtractionOptions(), optionalKeys: ["sae_levels"], name: "\(file): extraction") } catch {
                 throw .config(error.description)
             }
+        }
+        if let off = try reader.optionalScalar("explanations") {
+            guard ["off", "none", "false", "no"].contains(off) else { throw .config("\(file): 'explanations' is a section of settings or off") }
+            config.explanations = nil
+        } else if let section = try reader.mapping("explanations") {
+            do {
+                config.explanations = try ConfigFile.overlay(section, on: ExplanationSettings(), optionalKeys: ["occlusion_stride"], name: "\(file): explanations")
+            } catch { throw .config(error.description) }
         }
         for (index, entry) in try reader.sequence("encoders").enumerated() {
             config.encoders.append(try encoder(entry, path: "encoders[\(index)]", file: file))
@@ -243,7 +254,7 @@ public struct ExperimentConfig: Codable, Sendable, Equatable {
             }
             do {
                 var request = ClassifyRequest(backend: backend.kind, task: task, split: URL(fileURLWithPath: "/"), out: URL(fileURLWithPath: "/"))
-                (request.svm, request.ica, request.cnn) = (backend.svm, backend.ica, backend.cnn)
+                (request.svm, request.ica, request.cnn, request.explanations) = (backend.svm, backend.ica, backend.cnn, explanations)
                 try request.validateSettings()
             } catch { throw .config("back end \(backend.name): \(error)") }
         }
@@ -284,6 +295,12 @@ struct MappingReader {
     mutating func required<T: ScalarValue>(_ key: String, as type: T.Type) throws(CompareError) -> T {
         guard let value = try optional(key, as: type) else { throw .config("\(file): '\(full(key))' is missing") }
         return value
+    }
+
+    /// A key's scalar text, or nil when it is absent or not a scalar (left to `mapping`).
+    mutating func optionalScalar(_ key: String) throws(CompareError) -> String? {
+        guard let node = node(key) else { return nil }
+        return node.scalar?.string
     }
 
     mutating func mapping(_ key: String) throws(CompareError) -> Node.Mapping? {

@@ -6,6 +6,8 @@ import VolumeIO
 /// A map over the anatomy: sagittal, coronal and axial slices through the map's strongest
 /// voxel, the anatomy in grey and the map in colour (red positive, blue negative, opacity
 /// growing with |value| / max |value|; values below a fifth of the maximum are not drawn).
+/// Voxels where the anatomy is exactly 0 (outside the brain of masked scans) are black and
+/// carry no colour.
 ///
 /// Slices are cut along the volume's voxel axes, which for scans in template space are the
 /// RAS axes: sagittal panels show the second axis across and the third up, coronal the first
@@ -19,11 +21,13 @@ enum ExplanationFigure {
         guard anatomy.shape.count == 3, anatomy.shape == map.shape else { return nil }
         let (nx, ny, nz) = (map.shape[0], map.shape[1], map.shape[2])
         let values = map.scalars, grey = anatomy.scalars
-        guard let peakIndex = values.indices.max(by: { abs(values[$0]) < abs(values[$1]) }), abs(values[peakIndex]) > 0,
+        // The peak inside the anatomy (anywhere when the anatomy has no zeros).
+        let candidates = grey.contains(0) ? values.indices.filter { grey[$0] != 0 } : Array(values.indices)
+        guard let peakIndex = candidates.max(by: { abs(values[$0]) < abs(values[$1]) }), abs(values[peakIndex]) > 0,
               values[peakIndex].isFinite else { return nil }
         let peak = (peakIndex / (ny * nz), peakIndex / nz % ny, peakIndex % nz)
         let strongest = abs(values[peakIndex])
-        let finiteGrey = grey.filter(\.isFinite).sorted()
+        let finiteGrey = grey.filter { $0.isFinite && $0 != 0 }.sorted()
         let (low, high) = finiteGrey.isEmpty ? (Float(0), Float(1))
             : (finiteGrey[finiteGrey.count / 100], finiteGrey[min(finiteGrey.count - 1, finiteGrey.count * 99 / 100)])
         // Panels: (columns, rows, voxel index of (column, row from the bottom)).
@@ -41,10 +45,11 @@ enum ExplanationFigure {
             for r in 0..<rows {
                 for c in 0..<columns {
                     let voxel = index(c, r)
-                    let g = grey[voxel].isFinite ? Double(min(max((grey[voxel] - low) / max(high - low, 1e-6), 0), 1)) : 0
+                    let inside = grey[voxel].isFinite && grey[voxel] != 0
+                    let g = inside ? Double(min(max((grey[voxel] - low) / max(high - low, 1e-6), 0), 1)) : 0
                     var rgb = [g, g, g]
                     let v = Double(values[voxel]) / Double(strongest)
-                    if v.isFinite, abs(v) >= 0.2 {
+                    if inside, v.isFinite, abs(v) >= 0.2 {
                         let alpha = min(1, abs(v))
                         let colour = v > 0 ? [1.0, 0.15, 0.05] : [0.1, 0.35, 1.0]
                         rgb = zip(rgb, colour).map { (1 - alpha) * $0 + alpha * $1 }

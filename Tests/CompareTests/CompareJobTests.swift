@@ -68,6 +68,12 @@ private func runCompare(_ yaml: String, scratch: ScratchFolder, report: String, 
     // An optional setting absent from the defaults (c_values) is accepted.
     let tiny = try Demo.parse(tinyExperiment(), name: "tiny.yaml")
     #expect(tiny.backends[0].svm.cValues == [0.1, 1])
+    // ... and left nil when not set.
+    let unset = try Demo.parse(tinyExperiment().replacingOccurrences(of: "svm: {c_values: [0.1, 1]}", with: "svm: {kernel: rbf}"), name: "t.yaml")
+    #expect(unset.backends[0].svm.cValues == nil && unset.backends[0].svm.kernel == "rbf")
+    #expect(config.explanations?.occlusionCube == 16 && config.explanations?.maxScansPerClass == 4 && config.explanations?.occlusionStride == nil)
+    let off = try Demo.parse(tinyExperiment(extra: "explanations: off"), name: "t.yaml")
+    #expect(off.explanations == nil)
 }
 
 @Test func badExperimentFilesNameTheProblem() {
