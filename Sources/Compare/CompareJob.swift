@@ -180,14 +180,12 @@ public struct CompareJob {
         if observer.shouldStop() { throw .interrupted }
     }
 
-    /// The report folder must be new or empty: a report is never overwritten in part.
+    /// The report folder must be new or empty: a report is never overwritten in part. It is
+    /// created when the report is written, so a refused or failed run leaves none.
     func prepareReportFolder() throws(CompareError) {
         let path = options.report.path
         if let contents = try? FileManager.default.contentsOfDirectory(atPath: path), !contents.isEmpty {
             throw .config("\(path) already holds files: a report goes into a new folder (choose another --out)")
-        }
-        do { try FileManager.default.createDirectory(at: options.report, withIntermediateDirectories: true) } catch {
-            throw .io("cannot create \(path): \(error.localizedDescription)")
         }
     }
 

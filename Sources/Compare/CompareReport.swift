@@ -33,6 +33,9 @@ struct CompareReport {
         ]
         if let text = options.configText { files.append((Self.configFile, Data(text.utf8))) }
         files.append((Self.htmlFile, Data(html().utf8)))
+        do { try FileManager.default.createDirectory(at: options.report, withIntermediateDirectories: true) } catch {
+            throw .io("cannot create \(options.report.path): \(error.localizedDescription)")
+        }
         var written: [URL] = []
         for (name, data) in files {
             let url = options.report.appendingPathComponent(name)

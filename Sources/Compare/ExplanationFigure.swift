@@ -6,6 +6,8 @@ import VolumeIO
 /// A map over the anatomy: sagittal, coronal and axial slices through the map's strongest
 /// voxel, the anatomy in grey and the map in colour (red positive, blue negative, opacity
 /// growing with |value| / max |value|; values below a fifth of the maximum are not drawn).
+/// A map with no negative value (a magnitude) is shown from its minimum to its maximum
+/// instead, so a map that is nowhere zero still shows where it is largest.
 /// Voxels where the anatomy is exactly 0 (outside the brain of masked scans) are black and
 /// carry no colour.
 ///
@@ -27,6 +29,7 @@ enum ExplanationFigure {
               values[peakIndex].isFinite else { return nil }
         let peak = (peakIndex / (ny * nz), peakIndex / nz % ny, peakIndex % nz)
         let strongest = abs(values[peakIndex])
+        let floor = candidates.allSatisfy({ values[$0] >= 0 }) ? candidates.map { values[$0] }.min() ?? 0 : 0
         let finiteGrey = grey.filter { $0.isFinite && $0 != 0 }.sorted()
         let (low, high) = finiteGrey.isEmpty ? (Float(0), Float(1))
             : (finiteGrey[finiteGrey.count / 100], finiteGrey[min(finiteGrey.count - 1, finiteGrey.count * 99 / 100)])
@@ -48,7 +51,7 @@ enum ExplanationFigure {
                     let inside = grey[voxel].isFinite && grey[voxel] != 0
                     let g = inside ? Double(min(max((grey[voxel] - low) / max(high - low, 1e-6), 0), 1)) : 0
                     var rgb = [g, g, g]
-                    let v = Double(values[voxel]) / Double(strongest)
+                    let v = Double(values[voxel] - floor) / Double(max(strongest - floor, .leastNormalMagnitude))
                     if inside, v.isFinite, abs(v) >= 0.2 {
                         let alpha = min(1, abs(v))
                         let colour = v > 0 ? [1.0, 0.15, 0.05] : [0.1, 0.35, 1.0]

@@ -181,16 +181,17 @@ enum Predictions {
             $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
         }
         let header = lines.first ?? []
-        let k = header.count - 5
+        let probabilityColumns = header.indices.filter { header[$0].hasPrefix("prob_") }
+        let setColumn = header.count - 1
         var parsed: [PredictionLine] = []
         for fields in lines.dropFirst() {
             guard fields.count == header.count else {
                 Issue.record("predictions.tsv line has \(fields.count) fields, the header \(header.count): \(fields)")
                 continue
             }
-            let probabilities = fields[4..<(4 + k)].map { Double(Float($0) ?? .nan) }
+            let probabilities = probabilityColumns.map { Double(Float(fields[$0]) ?? .nan) }
             parsed.append(PredictionLine(participant: fields[0], session: fields[1], diagnosis: fields[2], predicted: fields[3],
-                                         probabilities: probabilities, set: fields[4 + k]))
+                                         probabilities: probabilities, set: fields[setColumn]))
         }
         return (header, parsed)
     }

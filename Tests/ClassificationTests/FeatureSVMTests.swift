@@ -113,10 +113,19 @@ import TestSupport
         var request = Fixture.request(.svm, split: scratch.url("split"), features: scratch.url("features"), out: scratch.url("out"))
         request.svm.probability = false
         _ = try ClassifyJob.run(request)
-        let (_, lines) = try Predictions.read(scratch.url("out"))
-        #expect(!lines.isEmpty && lines.allSatisfy { $0.probabilities.allSatisfy { $0.isNaN } })
+        let (header, lines) = try Predictions.read(scratch.url("out"))
+        #expect(!lines.isEmpty && lines.allSatisfy { $0.probabilities.count == 2 && $0.probabilities.allSatisfy { $0.isNaN } })
+        // The decision values are written instead, and their AUC is the reported one.
+        let decision = try #require(header.firstIndex(of: "decision_AD"))
+        let rows = try String(contentsOf: scratch.url("out/predictions.tsv"), encoding: .utf8).split(separator: "\n").dropFirst()
+            .map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
         let report = try Fixture.report(scratch.url("out"))
         for set in report.sets {
+            let scored = rows.filter { $0.last == set.set }.map { (positive: $0[2] == "AD", score: Double($0[decision]) ?? .nan) }
+            var won = 0.0
+            for a in scored where a.positive { for b in scored where !b.positive { won += a.score > b.score ? 1 : a.score == b.score ? 0.5 : 0 } }
+            let pairs = Double(scored.filter(\.positive).count * scored.filter { !$0.positive }.count)
+            #expect(abs(won / pairs - set.metrics.rocAUC) < 1e-6, "\(set.set)")
             #expect(set.metrics.logLoss == nil)
             #expect(set.metrics.rocAUC >= 0.85, "\(set.set): ROC AUC from decision values \(set.metrics.rocAUC)")
             #expect(set.metrics.balancedAccuracy >= 0.8)

@@ -134,7 +134,7 @@ private func runCompare(_ yaml: String, scratch: ScratchFolder, report: String, 
     #expect(shared?.contains(participants[3]) == true, "\(shared ?? "accepted")")
     // Nothing was trained and no report written.
     #expect(!FileManager.default.fileExists(atPath: scratch.path("work/fold-0")))
-    #expect(!FileManager.default.fileExists(atPath: scratch.path("r1/index.html")))
+    #expect(!FileManager.default.fileExists(atPath: scratch.path("r1")))
 }
 
 private func validationParticipant(_ manifest: Manifest, _ participants: [String], fold: Int) -> String {
