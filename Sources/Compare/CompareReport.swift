@@ -301,6 +301,9 @@ struct CompareReport {
             ["machine", p.machine.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")],
             ["threads", "\(p.threads)"],
         ]
+        for record in encoders {
+            rows.append(["encoder \(record.name)\(record.fold.map { ", fold \($0)" } ?? "")", "\(record.origin): \(record.run)"])
+        }
         for (stage, seconds) in p.seconds.sorted(by: { $0.key < $1.key }) { rows.append(["time: \(stage)", String(format: "%.1f s", seconds)]) }
         var body = XHTML.table(header: ["", ""], rows: rows, numericColumns: [])
         if let text = p.configurationText {
